@@ -1,0 +1,174 @@
+import createDebug from 'debug';
+import { dialPeer, type PeerOptions } from '../peer/connect.js';
+import type { SignalingClient } from '../peer/signaling-client.js';
+import { PeerdockError, toPeerdockError } from '../protocol/errors.js';
+import type { JobDefinition } from '../protocol/job.js';
+import type { JobState } from '../protocol/job-state.js';
+import type { ByteSink, ByteSource, Link } from '../protocol/link.js';
+import type { JobResult, Message, OutputFile } from '../protocol/messages.js';
+import { PROTOCOL_VERSION } from '../protocol/messages.js';
+import type { PresenceWorker } from '../protocol/signaling-events.js';
+
+const debug = createDebug('peerdock:client');
+
+export type JobEvent =
+  | { type: 'state'; state: JobState; position?: number }
+  | { type: 'worker'; workerId: string }
+  | { type: 'pull'; status: string; current: number; total: number }
+  | { type: 'log'; stream: 'stdout' | 'stderr'; data: string }
+  | { type: 'upload'; done: number; total: number }
+  | { type: 'download'; path: string; done: number; total: number };
+
+export interface RunJobOptions {
+  signaling: SignalingClient;
+  peer?: PeerOptions;
+  jobId: string;
+  definition: JobDefinition;
+  /** Input contents by sha256: only those the worker lacks are read. */
+  inputs: Map<string, ByteSource>;
+  /** Where an output goes; called only for the outputs wanted. */
+  openOutput: (file: OutputFile) => ByteSink | Promise<ByteSink>;
+  /** Outputs already held (by hash) can be skipped; default: want all. */
+  wantOutput?: (file: OutputFile) => boolean | Promise<boolean>;
+  /** How long to wait for a worker of the queue to be online. */
+  waitForWorkerMs?: number;
+  onEvent?: (event: JobEvent) => void;
+  signal?: AbortSignal;
+}
+
+export interface RunJobResult extends JobResult {
+  cached: boolean;
+  workerId: string;
+}
+
+/**
+ * The browser-side dispatcher, shared by the frame and `peerdock job run`: finds a worker of the
+ * queue with room, connects to it directly, submits the job, sends the inputs it lacks, follows
+ * state and logs, and receives the outputs.
+ */
+export async function runJob(options: RunJobOptions): Promise<RunJobResult> {
+  const emit = options.onEvent ?? (() => {});
+  emit({ type: 'state', state: 'dispatching' });
+  const worker = await waitForWorker(options.signaling, options.waitForWorkerMs ?? 30_000, options.signal);
+  emit({ type: 'worker', workerId: worker.workerId });
+  const { link } = await dialPeer(options.signaling, worker.socketId, options.peer);
+  try {
+    return { ...(await submitOverLink(link, options, emit)), workerId: worker.workerId };
+  } finally {
+    link.close();
+  }
+}
+
+/** Picks the worker with the most free slots (then the shortest queue), waiting for one if none. */
+export function waitForWorker(signaling: SignalingClient, timeoutMs: number, signal?: AbortSignal): Promise<PresenceWorker> {
+  const pick = (workers: PresenceWorker[]) =>
+    [...workers].sort((a, b) => b.capacity.free - a.capacity.free || a.capacity.queued - b.capacity.queued)[0];
+  const now = pick(signaling.workers);
+  if (now) return Promise.resolve(now);
+  return new Promise<PresenceWorker>((resolve, reject) => {
+    const finish = (error?: PeerdockError, worker?: PresenceWorker) => {
+      clearTimeout(timer);
+      stop();
+      signal?.removeEventListener('abort', onAbort);
+      if (worker) resolve(worker);
+      else reject(error);
+    };
+    const timer = setTimeout(
+      () =>
+        finish(
+          new PeerdockError(
+            'ERR_NO_WORKER',
+            `no worker is online for this queue (waited ${Math.round(timeoutMs / 1000)}s): start one with "peerdock worker run <queue>" against the same signaling server`,
+          ),
+        ),
+      timeoutMs,
+    );
+    const stop = signaling.onPresence((workers) => {
+      const worker = pick(workers);
+      if (worker) finish(undefined, worker);
+    });
+    const onAbort = () => finish(new PeerdockError('ERR_CANCELLED', 'cancelled while waiting for a worker'));
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+async function submitOverLink(link: Link, options: RunJobOptions, emit: (event: JobEvent) => void): Promise<Omit<RunJobResult, 'workerId'>> {
+  const { jobId, definition } = options;
+  let cached = false;
+  return new Promise((resolve, reject) => {
+    const cleanups: Array<() => void> = [];
+    const settle = (error: PeerdockError | undefined, result?: JobResult) => {
+      cleanups.forEach((cleanup) => cleanup());
+      if (error) reject(error);
+      else resolve({ ...result!, cached });
+    };
+    const onAbort = () => {
+      if (!link.closed) link.send({ t: 'cancel', jobId });
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    cleanups.push(() => options.signal?.removeEventListener('abort', onAbort));
+    cleanups.push(link.onClose((error) => settle(new PeerdockError('ERR_PEER_LOST', `lost the worker before the job ended: ${error.message}`))));
+
+    link.acceptFiles(async (start) => {
+      if (start.jobId !== jobId || !start.path) throw new PeerdockError('ERR_BAD_MESSAGE', 'unexpected file from the worker');
+      const path = start.path;
+      const sink = await options.openOutput({ path, size: start.size, sha256: start.sha256 });
+      let done = 0;
+      return {
+        async write(chunk) {
+          await sink.write(chunk);
+          done += chunk.byteLength;
+          emit({ type: 'download', path, done, total: start.size });
+        },
+        finish: () => sink.finish(),
+        abort: (error) => sink.abort(error),
+      };
+    });
+
+    const handle = async (message: Message) => {
+      if ('jobId' in message && message.jobId !== undefined && message.jobId !== jobId) return;
+      switch (message.t) {
+        case 'accepted':
+          cached = message.cached;
+          if (message.missing.length > 0) await sendInputs(link, message.missing, options, emit);
+          return;
+        case 'state':
+          return emit({ type: 'state', state: message.state, position: message.position });
+        case 'pull':
+          return emit({ type: 'pull', status: message.status, current: message.current, total: message.total });
+        case 'log':
+          return emit({ type: 'log', stream: message.stream, data: message.data });
+        case 'outputs': {
+          const wanted: string[] = [];
+          for (const file of message.files) if (!options.wantOutput || (await options.wantOutput(file))) wanted.push(file.path);
+          link.send({ t: 'want-outputs', jobId, paths: wanted });
+          return;
+        }
+        case 'result':
+          if (message.result.jobId === jobId) settle(undefined, message.result);
+          return;
+        case 'error':
+          return settle(new PeerdockError(message.code, message.message));
+        default:
+          debug('ignoring %s', message.t);
+      }
+    };
+    cleanups.push(link.onMessage((message) => void handle(message).catch((error) => settle(toPeerdockError(error)))));
+    link.send({ t: 'submit', v: PROTOCOL_VERSION, jobId, definition });
+  });
+}
+
+async function sendInputs(link: Link, missing: string[], options: RunJobOptions, emit: (event: JobEvent) => void): Promise<void> {
+  emit({ type: 'state', state: 'sending-inputs' });
+  const sources = missing.map((sha256) => {
+    const source = options.inputs.get(sha256);
+    if (!source) throw new PeerdockError('ERR_INPUT_MISSING', `the worker asked for input ${sha256.slice(0, 12)}, which this job does not have`);
+    return { sha256, source };
+  });
+  const total = sources.reduce((sum, { source }) => sum + source.size, 0);
+  let before = 0;
+  for (const { sha256, source } of sources) {
+    await link.sendFile({ sha256 }, source, (done) => emit({ type: 'upload', done: before + done, total }));
+    before += source.size;
+  }
+}

@@ -1,0 +1,2 @@
+// Placeholder entry until the <peerdock-job> component lands.
+export {};

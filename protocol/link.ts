@@ -1,0 +1,276 @@
+import { PeerdockError, toPeerdockError } from './errors.js';
+import { decodeChunk, decodeMessage, encodeChunk, encodeMessage, MAX_CHUNK_BYTES } from './framing.js';
+import type { FileStartMessage, Message } from './messages.js';
+
+/** The bare data channel underneath a Link: text and binary frames, plus its send buffer. */
+export interface Transport {
+  sendText(text: string): void;
+  sendBinary(frame: Uint8Array): void;
+  bufferedAmount(): number;
+  /** Resolves once the send buffer is at or below `threshold` bytes, or the transport closed. */
+  waitForBufferedAmountBelow(threshold: number): Promise<void>;
+  onFrame(listener: (frame: string | Uint8Array) => void): void;
+  onClose(listener: (error?: Error) => void): void;
+  close(): void;
+}
+
+/** Where a file's bytes come from: a disk file, a browser Blob, a string. */
+export interface ByteSource {
+  readonly size: number;
+  read(offset: number, length: number): Promise<Uint8Array>;
+}
+
+/** Where received bytes go. `finish` returns the sha256 of everything written. */
+export interface ByteSink {
+  write(chunk: Uint8Array): Promise<void>;
+  finish(): Promise<string>;
+  abort(error: PeerdockError): Promise<void>;
+}
+
+export type SinkFactory = (start: FileStartMessage) => ByteSink | Promise<ByteSink>;
+export type Progress = (done: number, total: number) => void;
+
+/** Flow control: at most WINDOW bytes unacknowledged, acks every ACK_INTERVAL written bytes. */
+export const TRANSFER_WINDOW_BYTES = 8 * 1024 * 1024;
+export const ACK_INTERVAL_BYTES = 512 * 1024;
+export const BUFFER_HIGH_WATER_BYTES = 1024 * 1024;
+export const BUFFER_LOW_WATER_BYTES = 256 * 1024;
+
+interface Outgoing {
+  acked: number;
+  error?: PeerdockError;
+  ackWaiter?: () => void;
+  settle: { resolve: () => void; reject: (error: PeerdockError) => void };
+}
+
+interface Incoming {
+  start: FileStartMessage;
+  received: number;
+  written: number;
+  lastAck: number;
+  sink: Promise<ByteSink>;
+  chain: Promise<void>;
+  failed: boolean;
+}
+
+/**
+ * One end of a peer connection: typed control messages plus streamed, acknowledged, hash-checked
+ * file transfers in both directions. The same class runs in the worker, the CLI and the browser.
+ */
+export class Link {
+  private nextStream = 1;
+  private readonly outgoing = new Map<number, Outgoing>();
+  private readonly incoming = new Map<number, Incoming>();
+  private readonly messageListeners = new Set<(message: Message) => void>();
+  private readonly closeListeners = new Set<(error: PeerdockError) => void>();
+  private sinkFactory: SinkFactory | undefined;
+  private closedWith: PeerdockError | undefined;
+
+  constructor(private readonly transport: Transport) {
+    transport.onFrame((frame) => this.onFrame(frame));
+    transport.onClose((error) =>
+      this.shutdown(new PeerdockError('ERR_PEER_LOST', `the peer connection closed${error ? `: ${error.message}` : ''}`)),
+    );
+  }
+
+  get closed(): boolean {
+    return this.closedWith !== undefined;
+  }
+
+  send(message: Message): void {
+    if (this.closedWith) throw this.closedWith;
+    this.transport.sendText(encodeMessage(message));
+  }
+
+  onMessage(listener: (message: Message) => void): () => void {
+    this.messageListeners.add(listener);
+    return () => this.messageListeners.delete(listener);
+  }
+
+  onClose(listener: (error: PeerdockError) => void): () => void {
+    if (this.closedWith) queueMicrotask(() => listener(this.closedWith!));
+    else this.closeListeners.add(listener);
+    return () => this.closeListeners.delete(listener);
+  }
+
+  /** Decides where incoming files go; without one, every incoming file is refused. */
+  acceptFiles(factory: SinkFactory): void {
+    this.sinkFactory = factory;
+  }
+
+  /** Streams a file to the peer; resolves once the peer has verified its sha256. */
+  async sendFile(meta: Omit<FileStartMessage, 't' | 'stream' | 'size'>, source: ByteSource, onProgress?: Progress): Promise<void> {
+    const stream = this.nextStream++;
+    const size = source.size;
+    const done = new Promise<void>((resolve, reject) => {
+      this.outgoing.set(stream, { acked: 0, settle: { resolve, reject } });
+    });
+    done.catch(() => {}); // observed below; avoid an unhandled rejection while we are still sending
+    const entry = this.outgoing.get(stream)!;
+    this.send({ t: 'file-start', stream, size, ...meta });
+    let offset = 0;
+    try {
+      while (offset < size) {
+        if (this.closedWith) throw this.closedWith;
+        if (entry.error) throw entry.error;
+        while (offset - entry.acked >= TRANSFER_WINDOW_BYTES && !this.closedWith && !entry.error) {
+          await new Promise<void>((resolve) => (entry.ackWaiter = resolve));
+        }
+        if (this.transport.bufferedAmount() > BUFFER_HIGH_WATER_BYTES) {
+          await this.transport.waitForBufferedAmountBelow(BUFFER_LOW_WATER_BYTES);
+        }
+        if (this.closedWith) throw this.closedWith;
+        if (entry.error) throw entry.error;
+        const chunk = await source.read(offset, Math.min(MAX_CHUNK_BYTES, size - offset));
+        if (chunk.byteLength === 0) throw new PeerdockError('ERR_TRANSFER', `source ended at ${offset} of ${size} bytes`);
+        this.transport.sendBinary(encodeChunk(stream, chunk));
+        offset += chunk.byteLength;
+        onProgress?.(offset, size);
+      }
+      if (size === 0) onProgress?.(0, 0);
+      await done;
+    } finally {
+      this.outgoing.delete(stream);
+    }
+  }
+
+  close(): void {
+    this.transport.close();
+    this.shutdown(new PeerdockError('ERR_PEER_LOST', 'the connection was closed locally'));
+  }
+
+  private onFrame(frame: string | Uint8Array): void {
+    if (this.closedWith) return;
+    try {
+      if (typeof frame === 'string') this.onControl(decodeMessage(frame));
+      else this.onChunk(frame);
+    } catch (error) {
+      const problem = toPeerdockError(error, 'ERR_BAD_MESSAGE');
+      this.trySend({ t: 'error', code: problem.code, message: problem.message });
+    }
+  }
+
+  private onControl(message: Message): void {
+    switch (message.t) {
+      case 'file-start':
+        return this.onFileStart(message);
+      case 'ack': {
+        const entry = this.outgoing.get(message.stream);
+        if (entry && message.offset > entry.acked) {
+          entry.acked = message.offset;
+          entry.ackWaiter?.();
+          entry.ackWaiter = undefined;
+        }
+        return;
+      }
+      case 'file-done':
+        this.outgoing.get(message.stream)?.settle.resolve();
+        return;
+      case 'file-error': {
+        const entry = this.outgoing.get(message.stream);
+        if (entry) {
+          entry.error = new PeerdockError(message.code, message.message);
+          entry.settle.reject(entry.error);
+          entry.ackWaiter?.();
+        }
+        return;
+      }
+      default:
+        for (const listener of this.messageListeners) listener(message);
+    }
+  }
+
+  private onFileStart(start: FileStartMessage): void {
+    if (this.incoming.has(start.stream)) {
+      throw new PeerdockError('ERR_BAD_MESSAGE', `file stream ${start.stream} was started twice`);
+    }
+    const factory = this.sinkFactory;
+    const sink = factory
+      ? Promise.resolve().then(() => factory(start))
+      : Promise.reject(new PeerdockError('ERR_BAD_MESSAGE', 'this side does not accept files'));
+    const entry: Incoming = { start, received: 0, written: 0, lastAck: 0, sink, chain: Promise.resolve(), failed: false };
+    this.incoming.set(start.stream, entry);
+    sink.catch((error) => this.failIncoming(entry, toPeerdockError(error, 'ERR_TRANSFER')));
+    if (start.size === 0) entry.chain = entry.chain.then(() => this.finishIncoming(entry));
+  }
+
+  private onChunk(frame: Uint8Array): void {
+    const { stream, data } = decodeChunk(frame);
+    const entry = this.incoming.get(stream);
+    if (!entry) throw new PeerdockError('ERR_BAD_MESSAGE', `chunk for unknown file stream ${stream}`);
+    if (entry.failed) return;
+    entry.received += data.byteLength;
+    if (entry.received > entry.start.size) {
+      this.failIncoming(entry, new PeerdockError('ERR_TRANSFER', `received more than the announced ${entry.start.size} bytes`));
+      return;
+    }
+    const complete = entry.received === entry.start.size;
+    entry.chain = entry.chain.then(async () => {
+      if (entry.failed) return;
+      try {
+        await (await entry.sink).write(data);
+      } catch (error) {
+        this.failIncoming(entry, toPeerdockError(error, 'ERR_TRANSFER'));
+        return;
+      }
+      entry.written += data.byteLength;
+      if (entry.written - entry.lastAck >= ACK_INTERVAL_BYTES || complete) {
+        entry.lastAck = entry.written;
+        this.trySend({ t: 'ack', stream, offset: entry.written });
+      }
+      if (complete) await this.finishIncoming(entry);
+    });
+  }
+
+  private async finishIncoming(entry: Incoming): Promise<void> {
+    if (entry.failed) return;
+    try {
+      const sink = await entry.sink;
+      const sha256 = await sink.finish();
+      if (sha256 !== entry.start.sha256) {
+        const where = entry.start.path ? `"${entry.start.path}"` : `input ${entry.start.sha256.slice(0, 12)}`;
+        throw new PeerdockError(
+          'ERR_HASH_MISMATCH',
+          `${where} arrived corrupted: its sha256 is ${sha256}, expected ${entry.start.sha256}`,
+        );
+      }
+      this.incoming.delete(entry.start.stream);
+      this.trySend({ t: 'file-done', stream: entry.start.stream });
+    } catch (error) {
+      this.failIncoming(entry, toPeerdockError(error, 'ERR_TRANSFER'));
+    }
+  }
+
+  private failIncoming(entry: Incoming, error: PeerdockError): void {
+    if (entry.failed) return;
+    entry.failed = true;
+    this.incoming.delete(entry.start.stream);
+    void entry.sink.then((sink) => sink.abort(error)).catch(() => {});
+    this.trySend({ t: 'file-error', stream: entry.start.stream, code: error.code, message: error.message });
+  }
+
+  private trySend(message: Message): void {
+    if (this.closedWith) return;
+    try {
+      this.send(message);
+    } catch {
+      // the close handler reports the lost connection
+    }
+  }
+
+  private shutdown(error: PeerdockError): void {
+    if (this.closedWith) return;
+    this.closedWith = error;
+    for (const entry of this.outgoing.values()) {
+      entry.settle.reject(error);
+      entry.ackWaiter?.();
+    }
+    for (const entry of this.incoming.values()) {
+      entry.failed = true;
+      void entry.sink.then((sink) => sink.abort(error)).catch(() => {});
+    }
+    this.incoming.clear();
+    for (const listener of this.closeListeners) listener(error);
+    this.closeListeners.clear();
+  }
+}
