@@ -1,2 +1,23 @@
-// Placeholder entry until the <peerdock-job> component lands.
-export {};
+// The frame's bundle: defines <peerdock-job>; inside a metapage, also connects it as a metaframe.
+import { PeerdockJob } from './peerdock-job.js';
+import { connectMetaframe, isInsideIframe } from './metaframe.js';
+
+export { PeerdockJob };
+
+if (!customElements.get('peerdock-job')) customElements.define('peerdock-job', PeerdockJob);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'peerdock-job': PeerdockJob;
+  }
+}
+
+// The page served at / (a <peerdock-job metaframe> in it) joins its metapage when embedded.
+if (isInsideIframe()) {
+  const connect = () => {
+    const element = document.querySelector<PeerdockJob>('peerdock-job[metaframe]');
+    if (element) connectMetaframe(element);
+  };
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', connect, { once: true });
+  else connect();
+}

@@ -1,0 +1,144 @@
+/**
+ * Byte sources and sinks for the browser: inputs from text or a Blob/File, outputs collected into
+ * a Blob while their sha256 is computed incrementally (WebCrypto has no streaming digest).
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { toHex, utf8Encode } from '../protocol/encoding.js';
+import { PeerdockError } from '../protocol/errors.js';
+import type { FileRef } from '../protocol/job.js';
+import type { ByteSink, ByteSource } from '../protocol/link.js';
+
+/** A Blob (or File) read in slices: nothing is loaded whole. */
+export function blobSource(blob: Blob): ByteSource {
+  return {
+    size: blob.size,
+    async read(offset, length) {
+      return new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
+    },
+  };
+}
+
+export function textBlob(text: string): Blob {
+  return new Blob([utf8Encode(text) as Uint8Array<ArrayBuffer>], { type: 'text/plain;charset=utf-8' });
+}
+
+/** Hashes a Blob slice by slice; returns its ref for the job definition. */
+export async function blobRef(blob: Blob): Promise<FileRef> {
+  const hash = sha256.create();
+  const step = 4 * 1024 * 1024;
+  for (let offset = 0; offset < blob.size; offset += step) {
+    hash.update(new Uint8Array(await blob.slice(offset, offset + step).arrayBuffer()));
+  }
+  return { sha256: toHex(hash.digest()), size: blob.size };
+}
+
+export interface BlobSink extends ByteSink {
+  /** The bytes received, once `finish` resolved. */
+  blob(): Blob;
+}
+
+/** Collects chunks into a Blob; `finish` checks the sha256 when one is expected. */
+export function blobSink(options: { type?: string; expectSha256?: string } = {}): BlobSink {
+  const hash = sha256.create();
+  let parts: Blob[] = [];
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
+  let result: Blob | undefined;
+  let failed: PeerdockError | undefined;
+  // Chunks are grouped into Blobs of a few MiB so the page does not hold many small buffers.
+  const flush = () => {
+    if (pending.length === 0) return;
+    parts.push(new Blob(pending as Uint8Array<ArrayBuffer>[]));
+    pending = [];
+    pendingBytes = 0;
+  };
+  return {
+    async write(chunk) {
+      if (failed) throw failed;
+      const copy = chunk.slice();
+      hash.update(copy);
+      pending.push(copy);
+      pendingBytes += copy.byteLength;
+      if (pendingBytes >= 4 * 1024 * 1024) flush();
+    },
+    async finish() {
+      flush();
+      const digest = toHex(hash.digest());
+      if (options.expectSha256 && digest !== options.expectSha256) {
+        throw new PeerdockError('ERR_HASH_MISMATCH', `received bytes hash to ${digest.slice(0, 12)}, expected ${options.expectSha256.slice(0, 12)}`);
+      }
+      result = new Blob(parts, { type: options.type ?? '' });
+      parts = [];
+      return digest;
+    },
+    async abort(error) {
+      failed = error;
+      parts = [];
+      pending = [];
+    },
+    blob() {
+      if (!result) throw new PeerdockError('ERR_TRANSFER', 'the output has not finished arriving');
+      return result;
+    },
+  };
+}
+
+const TEXT_TYPES: Record<string, string> = {
+  txt: 'text/plain',
+  log: 'text/plain',
+  csv: 'text/csv',
+  tsv: 'text/tab-separated-values',
+  json: 'application/json',
+  md: 'text/markdown',
+  html: 'text/html',
+  xml: 'application/xml',
+  yaml: 'text/yaml',
+  yml: 'text/yaml',
+  svg: 'image/svg+xml',
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  gif: 'image/gif',
+  webp: 'image/webp',
+};
+
+/** A MIME type guessed from the file name (outputs carry none). */
+export function guessType(path: string): string {
+  const ext = path.split('.').pop()?.toLowerCase() ?? '';
+  return TEXT_TYPES[ext] ?? 'application/octet-stream';
+}
+
+/** Whether bytes look like UTF-8 text (no NUL, decodes strictly). */
+export async function looksLikeText(blob: Blob): Promise<boolean> {
+  const head = new Uint8Array(await blob.slice(0, 64 * 1024).arrayBuffer());
+  if (head.includes(0)) return false;
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(head.subarray(0, blob.size > head.length ? trimPartial(head) : head.length));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Drops a UTF-8 sequence cut at the end of a slice. */
+function trimPartial(bytes: Uint8Array): number {
+  let end = bytes.length;
+  for (let back = 1; back <= 3 && end - back >= 0; back++) {
+    const byte = bytes[end - back]!;
+    if ((byte & 0xc0) === 0xc0) return end - back;
+    if ((byte & 0x80) === 0) return end;
+  }
+  return end;
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}

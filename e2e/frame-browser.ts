@@ -1,0 +1,50 @@
+/**
+ * Real Chromium for the frame's tests: Debian's /usr/bin/chromium driven by playwright-core
+ * (never a downloaded browser), with the flags that let WebRTC gather loopback candidates.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { ROOT, tempDir } from './harness.js';
+
+export const CHROMIUM = process.env.PEERDOCK_CHROMIUM ?? '/usr/bin/chromium';
+export const SCREENSHOTS = join(ROOT, 'test-results', 'screenshots');
+
+export async function launchChromium(): Promise<BrowserContext> {
+  const userDataDir = await tempDir('chromium');
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--allow-loopback-in-peer-connection',
+    ],
+    // Without a media permission Chromium gathers no ICE candidate on a loopback-only host.
+    permissions: ['microphone', 'clipboard-read', 'clipboard-write'],
+    viewport: { width: 1280, height: 860 },
+    acceptDownloads: true,
+  });
+  return context;
+}
+
+/** Collects console errors and page errors, so a failing test can show them. */
+export function watchPage(page: Page): { problems: string[] } {
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+  });
+  return { problems };
+}
+
+export async function screenshot(page: Page, name: string): Promise<void> {
+  await mkdir(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}

@@ -1,0 +1,166 @@
+/**
+ * The frame, <peerdock-job>, in real Chromium against real processes: `peerdock signal` serving
+ * the built frame, a `peerdock worker run` with the Docker engine, WebRTC between Chromium and
+ * the worker on loopback.
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import type { BrowserContext, Page } from 'playwright-core';
+import { encodeHashValue } from '../protocol/hash-params.js';
+import { launchChromium, screenshot, watchPage } from './frame-browser.js';
+import { randomQueue, removeTempDirs, startSignal, startWorker, TEST_IMAGE, type Running } from './harness.js';
+
+const RUN_TIMEOUT = 60_000;
+
+describe('the frame in Chromium', () => {
+  let signal: Running & { url: string };
+  let worker: (Running & { dataDir: string; id: string }) | undefined;
+  let context: BrowserContext;
+  const queue = randomQueue();
+
+  const frameUrl = (params: Record<string, unknown>) =>
+    `${signal.url}/#?${Object.entries(params)
+      .map(([key, value]) => `${key}=${encodeHashValue(value)}`)
+      .join('&')}`;
+
+  async function open(params: Record<string, unknown>): Promise<{ page: Page; problems: string[] }> {
+    const page = await context.newPage();
+    const { problems } = watchPage(page);
+    await page.goto(frameUrl({ queue, ...params }));
+    await page.locator('[data-testid=connection]').getByText(/1 worker/).waitFor({ timeout: 20_000 });
+    return { page, problems };
+  }
+
+  async function finalPhase(page: Page): Promise<string> {
+    const status = page.locator('[data-testid=status]');
+    await status.and(page.locator('[data-phase=finished], [data-phase=failed], [data-phase=cancelled], [data-phase=timed-out]')).waitFor({
+      timeout: RUN_TIMEOUT,
+    });
+    return (await status.getAttribute('data-phase'))!;
+  }
+
+  before(async () => {
+    signal = await startSignal();
+    worker = await startWorker(signal.url, queue, { id: 'frame-worker' });
+    context = await launchChromium();
+  });
+
+  after(async () => {
+    await context?.close();
+    await worker?.stop();
+    await signal?.stop();
+    await removeTempDirs();
+  });
+
+  const helloJob = {
+    image: TEST_IMAGE,
+    command: 'sh -c "echo hello-out; echo hello-err >&2; printf \'result bytes\\n\' > /outputs/result.txt; mkdir -p /outputs/sub; echo nested > /outputs/sub/n.txt"',
+  };
+
+  test('runs the job from the hash: live logs apart, outputs listed, download has the bytes', async () => {
+    const { page, problems } = await open({ job: helloJob });
+    assert.equal(await page.locator('#image').inputValue(), TEST_IMAGE);
+    await screenshot(page, '01-ready');
+    await page.locator('[data-testid=run]').click();
+    assert.equal(await finalPhase(page), 'finished', `${await page.locator('[data-testid=status]').innerText()}\n${problems.join('\n')}`);
+    const logs = page.locator('[data-testid=logs]');
+    await logs.locator('.stdout', { hasText: 'hello-out' }).waitFor();
+    await logs.locator('.stderr', { hasText: 'hello-err' }).waitFor();
+    assert.match(await page.locator('[data-testid=status-detail]').innerText(), /exit code 0/);
+
+    const outputs = page.locator('[data-testid=output]');
+    await outputs.first().waitFor();
+    assert.deepEqual(await outputs.evaluateAll((items) => items.map((item) => item.getAttribute('data-path')).sort()), ['result.txt', 'sub/n.txt']);
+
+    const row = page.locator('[data-testid=output][data-path="result.txt"]');
+    await row.getByRole('button', { name: 'Preview' }).click();
+    await row.locator('.preview pre', { hasText: 'result bytes' }).waitFor();
+    await screenshot(page, '02-finished');
+
+    const [download] = await Promise.all([page.waitForEvent('download'), row.locator('a.download').click()]);
+    assert.equal(download.suggestedFilename(), 'result.txt');
+    assert.equal(await readFile((await download.path())!, 'utf8'), 'result bytes\n');
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test('an input file added in the editor is transformed by the job', async () => {
+    const { page } = await open({ job: { image: TEST_IMAGE, command: 'sh -c "tr a-z A-Z < /inputs/words.txt > /outputs/upper.txt"' } });
+    await page.locator('[data-testid=add-input]').click();
+    const file = page.locator('[data-testid=input-file]').last();
+    await file.locator('input.name').fill('words.txt');
+    await file.locator('textarea').fill('make me loud\nplease');
+    // The hash follows the editor: the address is a shareable link to this exact job.
+    await page.waitForFunction(() => location.hash.includes('inputs='));
+    await page.locator('[data-testid=run]').click();
+    assert.equal(await finalPhase(page), 'finished');
+    const row = page.locator('[data-testid=output][data-path="upper.txt"]');
+    const [download] = await Promise.all([page.waitForEvent('download'), row.locator('a.download').click()]);
+    assert.equal(await readFile((await download.path())!, 'utf8'), 'MAKE ME LOUD\nPLEASE');
+    await screenshot(page, '03-input-file');
+
+    // The link alone reproduces the job, inputs included.
+    const link = page.url();
+    const again = await context.newPage();
+    await again.goto(link);
+    await again.locator('[data-testid=input-file] textarea').waitFor();
+    assert.equal(await again.locator('[data-testid=input-file] textarea').inputValue(), 'make me loud\nplease');
+    await again.close();
+    await page.close();
+  });
+
+  test('a failing command shows its exit code', async () => {
+    const { page } = await open({ job: { image: TEST_IMAGE, command: 'sh -c "echo about to fail >&2; exit 3"' } });
+    await page.locator('[data-testid=run]').click();
+    assert.equal(await finalPhase(page), 'finished');
+    assert.match(await page.locator('[data-testid=status]').innerText(), /finished with an error/);
+    assert.match(await page.locator('[data-testid=status-detail]').innerText(), /exit code 3/);
+    await screenshot(page, '04-exit-code');
+    await page.close();
+  });
+
+  test('cancels a long job', async () => {
+    const { page } = await open({ job: { image: TEST_IMAGE, command: 'sh -c "echo started; sleep 60"' } });
+    await page.locator('[data-testid=run]').click();
+    await page.locator('[data-testid=logs] .stdout', { hasText: 'started' }).waitFor({ timeout: RUN_TIMEOUT });
+    await page.locator('[data-testid=status][data-phase=running]').waitFor();
+    await screenshot(page, '05-running');
+    await page.locator('[data-testid=cancel]').click();
+    assert.equal(await finalPhase(page), 'cancelled');
+    await page.locator('[data-testid=run]').waitFor();
+    await page.close();
+  });
+
+  test('a malformed job parameter shows a specific message, not a blank page', async () => {
+    const page = await context.newPage();
+    await page.goto(`${signal.url}/#?queue=${queue}&job=not%%base64`);
+    const error = page.locator('[data-testid=hash-error]');
+    await error.waitFor();
+    assert.match(await error.innerText(), /"job" parameter could not be read/);
+    assert.ok(await page.locator('[data-testid=run]').isVisible());
+    await screenshot(page, '06-malformed-hash');
+    await page.close();
+  });
+
+  test('a finished job shows from the browser cache after a reload, even with no worker online', async () => {
+    const { page } = await open({ job: helloJob });
+    // Same job id as the first test: shown from the cache before anything runs.
+    const status = page.locator('[data-testid=status][data-phase=finished]');
+    await status.waitFor();
+    assert.match(await page.locator('[data-testid=status-detail]').innerText(), /from this browser’s cache/);
+    await page.locator('[data-testid=output][data-path="result.txt"]').waitFor();
+
+    await worker!.stop();
+    worker = undefined;
+    await page.reload();
+    await page.locator('[data-testid=connection]').getByText(/no worker online/).waitFor({ timeout: 20_000 });
+    await status.waitFor();
+    const row = page.locator('[data-testid=output][data-path="result.txt"]');
+    const [download] = await Promise.all([page.waitForEvent('download'), row.locator('a.download').click()]);
+    assert.equal(await readFile((await download.path())!, 'utf8'), 'result bytes\n');
+    await page.locator('[data-testid=logs] .stdout', { hasText: 'hello-out' }).waitFor();
+    await screenshot(page, '07-cached-no-worker');
+    await page.close();
+  });
+});
