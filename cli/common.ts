@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parseDuration } from '../protocol/duration.js';
 import { PeerdockError, toPeerdockError } from '../protocol/errors.js';
 import { iceServersSchema, type IceServer } from '../protocol/signaling-events.js';
+import { describeZodError } from '../protocol/zod-errors.js';
 
 export const DEFAULT_SIGNAL_URL = 'http://127.0.0.1:8080';
 
@@ -48,7 +49,7 @@ export function iceServersFlag(value: string | undefined): IceServer[] | undefin
   }
   const parsed = iceServersSchema.safeParse(json);
   if (!parsed.success) {
-    throw new PeerdockError('ERR_INVALID_FLAG', `--ice-servers is not a list of {urls, username?, credential?}: ${parsed.error.issues[0]?.message}`);
+    throw new PeerdockError('ERR_INVALID_FLAG', `--ice-servers is not a list of {urls, username?, credential?}: ${describeZodError(parsed.error)}`);
   }
   return parsed.data;
 }

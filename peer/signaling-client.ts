@@ -45,6 +45,7 @@ export class SignalingClient {
   private readonly presenceListeners = new Set<(workers: PresenceWorker[]) => void>();
   private readonly signalListeners = new Set<(from: string, payload: SignalPayload) => void>();
   private readonly connectionListeners = new Set<(connected: boolean) => void>();
+  private deliveries: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly socket: Socket,
@@ -61,7 +62,11 @@ export class SignalingClient {
       const parsed = serverConfigSchema.safeParse(value);
       if (parsed.success) this.iceServers = parsed.data.iceServers;
     });
-    socket.on(SignalingEvent.signal, (value: unknown) => void this.deliverSignal(value));
+    // Decryption is asynchronous: chain deliveries so signals reach the peer in the order sent
+    // (an answer before its candidates).
+    socket.on(SignalingEvent.signal, (value: unknown) => {
+      this.deliveries = this.deliveries.then(() => this.deliverSignal(value));
+    });
     socket.on(SignalingEvent.error, (value: unknown) => {
       const parsed = serverErrorSchema.safeParse(value);
       debug('server error: %o', parsed.success ? parsed.data : value);

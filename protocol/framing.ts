@@ -1,5 +1,6 @@
 import { PeerdockError } from './errors.js';
 import { MAX_CONTROL_MESSAGE_CHARS, messageSchema, type Message } from './messages.js';
+import { describeZodError } from './zod-errors.js';
 
 /**
  * Data-channel framing. Text frames are JSON control messages; binary frames are file chunks:
@@ -44,8 +45,7 @@ export function decodeMessage(text: string): Message {
   const parsed = messageSchema.safeParse(value);
   if (!parsed.success) {
     const type = typeof value === 'object' && value !== null && 't' in value ? String((value as { t: unknown }).t) : '?';
-    const details = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
-    throw new PeerdockError('ERR_BAD_MESSAGE', `control message "${type}" is malformed: ${details}`);
+    throw new PeerdockError('ERR_BAD_MESSAGE', `control message "${type}" is malformed: ${describeZodError(parsed.error)}`);
   }
   return parsed.data;
 }

@@ -4,6 +4,7 @@ import { parseDuration } from './duration.js';
 import { sha256Hex } from './encoding.js';
 import { PeerdockError } from './errors.js';
 import { splitShellWords } from './shell-words.js';
+import { describeZodError } from './zod-errors.js';
 
 export const sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex sha256');
 export const jobIdSchema = sha256HexSchema;
@@ -110,6 +111,5 @@ function toArgv(value: string | string[] | undefined): string[] | undefined {
 }
 
 export function invalidJob(error: z.ZodError): PeerdockError {
-  const details = error.issues.map((issue) => `${issue.path.join('.') || 'job'}: ${issue.message}`).join('; ');
-  return new PeerdockError('ERR_INVALID_JOB', `the job definition is not valid: ${details}`);
+  return new PeerdockError('ERR_INVALID_JOB', `the job definition is not valid: ${describeZodError(error)}`);
 }

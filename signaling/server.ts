@@ -2,8 +2,8 @@ import createDebug from 'debug';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server, type Socket } from 'socket.io';
-import type { z } from 'zod';
 import type { ErrorCode } from '../protocol/errors.js';
+import { describeZodError } from '../protocol/zod-errors.js';
 import {
   capacitySchema,
   handshakeAuthSchema,
@@ -65,7 +65,7 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
 
   io.use((socket, next) => {
     const auth = handshakeAuthSchema.safeParse(socket.handshake.auth);
-    if (!auth.success) return next(refusal('ERR_SIGNALING', `handshake rejected: ${describe(auth.error)}`));
+    if (!auth.success) return next(refusal('ERR_SIGNALING', `handshake rejected: ${describeZodError(auth.error)}`));
     const { roomId, role, workerId, capacity } = auth.data;
     if (role === 'worker' && (!workerId || !capacity)) {
       return next(refusal('ERR_SIGNALING', 'a worker must announce its workerId and capacity'));
@@ -87,14 +87,14 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
     socket.on(SignalingEvent.capacity, (value: unknown) => {
       const capacity = capacitySchema.safeParse(value);
       if (role !== 'worker') return reject(socket, 'ERR_BAD_MESSAGE', 'only workers announce capacity');
-      if (!capacity.success) return reject(socket, 'ERR_BAD_MESSAGE', `capacity is malformed: ${describe(capacity.error)}`);
+      if (!capacity.success) return reject(socket, 'ERR_BAD_MESSAGE', `capacity is malformed: ${describeZodError(capacity.error)}`);
       socket.data.capacity = capacity.data;
       void broadcastPresence(io, roomId);
     });
 
     socket.on(SignalingEvent.signal, async (value: unknown) => {
       const request = signalRequestSchema.safeParse(value);
-      if (!request.success) return reject(socket, 'ERR_BAD_MESSAGE', `signal is malformed: ${describe(request.error)}`);
+      if (!request.success) return reject(socket, 'ERR_BAD_MESSAGE', `signal is malformed: ${describeZodError(request.error)}`);
       const targets = await io.in(request.data.to).fetchSockets();
       // Only within the room: a socket id from elsewhere is treated exactly like an unknown one.
       if (!targets.some((target) => (target.data as SocketData).roomId === roomId)) {
@@ -171,8 +171,4 @@ function reject(socket: PeerSocket, code: ErrorCode, message: string): void {
   debug('%s: %s', socket.id, message);
   const error: ServerError = { code, message };
   socket.emit(SignalingEvent.error, error);
-}
-
-function describe(error: z.ZodError): string {
-  return error.issues.map((issue) => `${issue.path.join('.') || 'value'}: ${issue.message}`).join('; ');
 }

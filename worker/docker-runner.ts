@@ -178,7 +178,8 @@ export class DockerRunner {
 
     let timedOut = false;
     let cancelled = false;
-    const waited = container.wait();
+    // `next-exit`: the default condition returns at once for a container not started yet.
+    const waited = container.wait({ condition: 'next-exit' });
     try {
       await container.start();
     } catch (error) {

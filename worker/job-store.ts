@@ -70,7 +70,7 @@ export class JobStore {
     const path = join(this.jobDir(jobId), 'logs.jsonl');
     if (!(await fileExists(path))) return;
     for await (const line of createInterface({ input: createReadStream(path), crlfDelay: Infinity })) {
-      const parsed = logRecordSchema.safeParse(JSON.parse(line));
+      const parsed = logRecordSchema.safeParse(parseJsonOrUndefined(line));
       if (parsed.success) yield parsed.data;
     }
   }
@@ -108,7 +108,7 @@ export class JobStore {
   async readResult(jobId: string): Promise<JobResult | undefined> {
     const text = await readFile(join(this.jobDir(jobId), 'result.json'), 'utf8').catch(() => undefined);
     if (!text) return undefined;
-    const parsed = jobResultSchema.safeParse(JSON.parse(text));
+    const parsed = jobResultSchema.safeParse(parseJsonOrUndefined(text));
     return parsed.success ? parsed.data : undefined;
   }
 
@@ -116,5 +116,14 @@ export class JobStore {
     const path = join(this.jobDir(result.jobId), 'result.json');
     await writeFile(`${path}.tmp`, JSON.stringify(result, null, 2));
     await rename(`${path}.tmp`, path);
+  }
+}
+
+/** A torn write (the worker died mid-line) must not make a stored job unreadable. */
+function parseJsonOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }

@@ -321,12 +321,18 @@ export class PeerdockWorker {
     const { wantedOutputs } = peer;
     try {
       if (result.outputs.length > 0) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
         const wanted = new Promise<string[]>((resolve, reject) => {
           wantedOutputs.set(result.jobId, resolve);
-          setTimeout(() => reject(new PeerdockError('ERR_PEER_LOST', 'the client did not ask for outputs in time')), WANT_OUTPUTS_TIMEOUT_MS);
+          timer = setTimeout(() => reject(new PeerdockError('ERR_PEER_LOST', 'the client did not ask for outputs in time')), WANT_OUTPUTS_TIMEOUT_MS);
         });
         link.send({ t: 'outputs', jobId: result.jobId, files: result.outputs });
-        const paths = new Set(await wanted.finally(() => wantedOutputs.delete(result.jobId)));
+        const paths = new Set(
+          await wanted.finally(() => {
+            clearTimeout(timer);
+            wantedOutputs.delete(result.jobId);
+          }),
+        );
         for (const file of result.outputs) {
           if (!paths.has(file.path)) continue;
           const source = await openFileSource(await this.store.outputFile(result.jobId, file.path));
