@@ -19,6 +19,10 @@
 #    `--iptables=false` (then dockerd adds no NAT and no isolation rules, so
 #    --internal/icc=false networks are NOT enforced by the firewall; a warning
 #    is printed).
+#  - Measured: an --internal network still gives its containers a route to
+#    the bridge gateway (e.g. 172.18.0.1), and through it they reach host
+#    services listening on 0.0.0.0 (not those bound to 127.0.0.1): bind
+#    servers to 127.0.0.1.
 #  - dockerd starts its own containerd (no system containerd service here).
 #  - The socket is a filesystem path (/var/run/docker.sock), so clients in
 #    another network namespace (`unshare -n ...`) still reach dockerd.
@@ -86,15 +90,15 @@ proc_alive() { # $1 = pid, $2 = comm ("" = any)
 dockerd_alive() { proc_alive "$1" dockerd; }
 
 start_dockerd() {
-  # A socket left behind by a dockerd that was killed makes clients fail;
-  # dockerd recreates it (and cleans up its own stale pid file and containerd).
-  rm -f "$SOCK"
   # Stale pid files from a killed (possibly zombie) dockerd/containerd make
   # dockerd refuse to start ("pid file found") or wait for a dead containerd.
-  local cpid
-  cpid="$(cat /var/run/docker/containerd/containerd.pid 2>/dev/null || true)"
-  proc_alive "$cpid" containerd || rm -f /var/run/docker/containerd/containerd.pid
-  rm -f /var/run/docker.pid
+  # Only removed when their process is gone; the socket is not touched
+  # (dockerd replaces a stale one itself).
+  local p
+  p="$(cat /var/run/docker/containerd/containerd.pid 2>/dev/null || true)"
+  proc_alive "$p" containerd || rm -f /var/run/docker/containerd/containerd.pid
+  p="$(cat /var/run/docker.pid 2>/dev/null || true)"
+  proc_alive "$p" dockerd || rm -f /var/run/docker.pid
   echo "start-dockerd: starting dockerd ${EXTRA_FLAGS[*]:-} (log: $LOG)"
   # stdin/stdout/stderr detached so that the caller's pipes close when it exits.
   # fd 9 (the lock) closed too, else dockerd, containerd and the shims keep it.

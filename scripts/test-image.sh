@@ -63,12 +63,17 @@ nobody:x:65534:
 EOF
   chmod 644 "$root/etc/passwd" "$root/etc/group"
 
+  old_id="$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
   echo "test-image: importing $IMAGE ($n applets)"
   tar --numeric-owner --owner=0 --group=0 -C "$root" -c . |
     docker import \
       --change 'ENV PATH=/bin' \
       --change 'CMD ["sh"]' \
       - "$IMAGE" >/dev/null
+  # --force: drop the image that lost its tag (ignored if a container uses it)
+  if [ -n "$old_id" ] && [ "$old_id" != "$(docker image inspect -f '{{.Id}}' "$IMAGE")" ]; then
+    docker image rm "$old_id" >/dev/null 2>&1 || true
+  fi
 fi
 
 out="$(docker run --rm "$IMAGE" sh -c 'echo hi; wc -l /etc/passwd')"
