@@ -52,6 +52,8 @@ export async function run(argv: string[]): Promise<void> {
     dataDir: resolve(defaultDataDir('dev-worker')),
     maxJobDurationSeconds: durationFlag(undefined, 'max-job-duration', '1h'),
     maxInputBytes: 10 * 1024 ** 3,
+    maxOutputBytes: 10 * 1024 ** 3,
+    maxLogBytes: 64 * 1024 ** 2,
     wrtc: nodeWrtc(),
     docker,
     report: (line) => process.stdout.write(`worker: ${line}\n`),

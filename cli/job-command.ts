@@ -167,6 +167,8 @@ function showEvent(event: JobEvent, progress: ProgressLine): void {
       return progress.note(`${describeState(event.state)}${event.position ? ` (position ${event.position})` : ''}`);
     case 'worker':
       return progress.note(`worker ${event.workerId}`);
+    case 'retry':
+      return progress.note(`lost the connection to worker ${event.workerId} (${event.reason}); dispatching again (attempt ${event.attempt + 1})`);
     case 'pull':
       return progress.bar(`pulling image: ${event.status}`, event.current, event.total);
     case 'upload':

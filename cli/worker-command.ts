@@ -24,6 +24,8 @@ const help = `
                               (default ~/.peerdock/worker)
     --max-job-duration <d>    Longest a job may run, e.g. 90s, 10m, 2h (default 1h) PEERDOCK_MAX_JOB_DURATION
     --max-input-size <size>   Largest input set per job, e.g. 512M (default 10G)   PEERDOCK_MAX_INPUT_SIZE
+    --max-output-size <size>  Largest /outputs per job (default 10G)               PEERDOCK_MAX_OUTPUT_SIZE
+    --max-log-size <size>     Logs kept per job; the rest is dropped (default 64M)  PEERDOCK_MAX_LOG_SIZE
     --memory <size>           Memory limit per container (default 2G)             PEERDOCK_MEMORY
     --id <name>               Name shown to clients (default: host name + data dir) PEERDOCK_ID
 
@@ -44,6 +46,8 @@ export async function run(argv: string[]): Promise<void> {
       dataDir: { type: 'string' },
       maxJobDuration: { type: 'string' },
       maxInputSize: { type: 'string' },
+      maxOutputSize: { type: 'string' },
+      maxLogSize: { type: 'string' },
       memory: { type: 'string' },
       id: { type: 'string' },
     },
@@ -68,6 +72,8 @@ export async function run(argv: string[]): Promise<void> {
     dataDir,
     maxJobDurationSeconds: durationFlag(cli.flags.maxJobDuration ?? fromEnv('MAX_JOB_DURATION'), 'max-job-duration', '1h'),
     maxInputBytes: sizeFlag(cli.flags.maxInputSize ?? fromEnv('MAX_INPUT_SIZE'), 'max-input-size', '10G'),
+    maxOutputBytes: sizeFlag(cli.flags.maxOutputSize ?? fromEnv('MAX_OUTPUT_SIZE'), 'max-output-size', '10G'),
+    maxLogBytes: sizeFlag(cli.flags.maxLogSize ?? fromEnv('MAX_LOG_SIZE'), 'max-log-size', '64M'),
     limits: { memoryBytes: sizeFlag(cli.flags.memory ?? fromEnv('MEMORY'), 'memory', '2G') },
     wrtc: nodeWrtc(),
     report: (line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`),

@@ -14,6 +14,7 @@ const debug = createDebug('peerdock:client');
 export type JobEvent =
   | { type: 'state'; state: JobState; position?: number }
   | { type: 'worker'; workerId: string }
+  | { type: 'retry'; attempt: number; workerId: string; reason: string }
   | { type: 'pull'; status: string; current: number; total: number }
   | { type: 'log'; stream: 'stdout' | 'stderr'; data: string }
   | { type: 'upload'; done: number; total: number }
@@ -32,6 +33,10 @@ export interface RunJobOptions {
   wantOutput?: (file: OutputFile) => boolean | Promise<boolean>;
   /** How long to wait for a worker of the queue to be online. */
   waitForWorkerMs?: number;
+  /** Dispatches in all, counting the first (default 5). */
+  maxAttempts?: number;
+  /** After a lost connection, how long the same worker may take to come back (default 10 s). */
+  workerGraceMs?: number;
   onEvent?: (event: JobEvent) => void;
   signal?: AbortSignal;
 }
@@ -41,33 +46,69 @@ export interface RunJobResult extends JobResult {
   workerId: string;
 }
 
+/** How often a job is dispatched again after its connection was lost, and how long to wait. */
+const DEFAULT_MAX_ATTEMPTS = 5;
+const DEFAULT_WORKER_GRACE_MS = 10_000;
+
 /**
  * The browser-side dispatcher, shared by the frame and `peerdock job run`: finds a worker of the
  * queue with room, connects to it directly, submits the job, sends the inputs it lacks, follows
- * state and logs, and receives the outputs.
+ * state and logs, and receives the outputs. A lost connection dispatches again, to the same
+ * worker if it comes back within the grace period (the job and half-sent inputs are still there),
+ * else to another one; the job id makes a second submission join the first run.
  */
 export async function runJob(options: RunJobOptions): Promise<RunJobResult> {
   const emit = options.onEvent ?? (() => {});
-  emit({ type: 'state', state: 'dispatching' });
-  const worker = await waitForWorker(options.signaling, options.waitForWorkerMs ?? 30_000, options.signal);
-  emit({ type: 'worker', workerId: worker.workerId });
-  const { link } = await dialPeer(options.signaling, worker.socketId, options.peer);
-  try {
-    return { ...(await submitOverLink(link, options, emit)), workerId: worker.workerId };
-  } finally {
-    link.close();
+  const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  let previous: string | undefined;
+  for (let attempt = 1; ; attempt++) {
+    emit({ type: 'state', state: 'dispatching' });
+    const worker = await waitForWorker(options.signaling, options.waitForWorkerMs ?? 30_000, options.signal, {
+      workerId: previous,
+      graceMs: options.workerGraceMs ?? DEFAULT_WORKER_GRACE_MS,
+    });
+    emit({ type: 'worker', workerId: worker.workerId });
+    try {
+      const { link } = await dialPeer(options.signaling, worker.socketId, options.peer);
+      try {
+        return { ...(await submitOverLink(link, options, emit)), workerId: worker.workerId };
+      } finally {
+        link.close();
+      }
+    } catch (error) {
+      const problem = toPeerdockError(error);
+      const retriable = problem.code === 'ERR_PEER_LOST' || problem.code === 'ERR_CONNECT_TIMEOUT';
+      if (!retriable || attempt >= maxAttempts || options.signal?.aborted) throw problem;
+      emit({ type: 'retry', attempt, workerId: worker.workerId, reason: problem.message });
+      previous = worker.workerId;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** attempt, 4000)));
+    }
   }
 }
 
-/** Picks the worker with the most free slots (then the shortest queue), waiting for one if none. */
-export function waitForWorker(signaling: SignalingClient, timeoutMs: number, signal?: AbortSignal): Promise<PresenceWorker> {
-  const pick = (workers: PresenceWorker[]) =>
-    [...workers].sort((a, b) => b.capacity.free - a.capacity.free || a.capacity.queued - b.capacity.queued)[0];
+/**
+ * Picks the worker with the most free slots (then the shortest queue), waiting for one if none.
+ * With `prefer`, the named worker is chosen if it is present or returns within the grace period.
+ */
+export function waitForWorker(
+  signaling: SignalingClient,
+  timeoutMs: number,
+  signal?: AbortSignal,
+  prefer: { workerId?: string; graceMs: number } = { graceMs: 0 },
+): Promise<PresenceWorker> {
+  const startedAt = Date.now();
+  const pick = (workers: PresenceWorker[]) => {
+    const preferred = prefer.workerId ? workers.find((worker) => worker.workerId === prefer.workerId) : undefined;
+    if (preferred) return preferred;
+    if (prefer.workerId && Date.now() - startedAt < prefer.graceMs) return undefined;
+    return [...workers].sort((a, b) => b.capacity.free - a.capacity.free || a.capacity.queued - b.capacity.queued)[0];
+  };
   const now = pick(signaling.workers);
   if (now) return Promise.resolve(now);
   return new Promise<PresenceWorker>((resolve, reject) => {
     const finish = (error?: PeerdockError, worker?: PresenceWorker) => {
       clearTimeout(timer);
+      clearInterval(graceCheck);
       stop();
       signal?.removeEventListener('abort', onAbort);
       if (worker) resolve(worker);
@@ -81,12 +122,15 @@ export function waitForWorker(signaling: SignalingClient, timeoutMs: number, sig
             `no worker is online for this queue (waited ${Math.round(timeoutMs / 1000)}s): start one with "peerdock worker run <queue>" against the same signaling server`,
           ),
         ),
-      timeoutMs,
+      Math.max(timeoutMs, prefer.workerId ? prefer.graceMs : 0),
     );
-    const stop = signaling.onPresence((workers) => {
-      const worker = pick(workers);
+    const retry = () => {
+      const worker = pick(signaling.workers);
       if (worker) finish(undefined, worker);
-    });
+    };
+    const stop = signaling.onPresence(retry);
+    // Once the grace period is over, any worker already present will do.
+    const graceCheck = setInterval(retry, 500);
     const onAbort = () => finish(new PeerdockError('ERR_CANCELLED', 'cancelled while waiting for a worker'));
     signal?.addEventListener('abort', onAbort, { once: true });
   });
@@ -158,17 +202,22 @@ async function submitOverLink(link: Link, options: RunJobOptions, emit: (event: 
   });
 }
 
-async function sendInputs(link: Link, missing: string[], options: RunJobOptions, emit: (event: JobEvent) => void): Promise<void> {
+async function sendInputs(
+  link: Link,
+  missing: Array<{ sha256: string; offset: number }>,
+  options: RunJobOptions,
+  emit: (event: JobEvent) => void,
+): Promise<void> {
   emit({ type: 'state', state: 'sending-inputs' });
-  const sources = missing.map((sha256) => {
+  const sources = missing.map(({ sha256, offset }) => {
     const source = options.inputs.get(sha256);
     if (!source) throw new PeerdockError('ERR_INPUT_MISSING', `the worker asked for input ${sha256.slice(0, 12)}, which this job does not have`);
-    return { sha256, source };
+    return { sha256, offset, source };
   });
-  const total = sources.reduce((sum, { source }) => sum + source.size, 0);
+  const total = sources.reduce((sum, { source, offset }) => sum + source.size - offset, 0);
   let before = 0;
-  for (const { sha256, source } of sources) {
-    await link.sendFile({ sha256 }, source, (done) => emit({ type: 'upload', done: before + done, total }));
-    before += source.size;
+  for (const { sha256, offset, source } of sources) {
+    await link.sendFile({ sha256, offset }, source, (done) => emit({ type: 'upload', done: before + done - offset, total }));
+    before += source.size - offset;
   }
 }

@@ -80,3 +80,55 @@ export async function fileExists(path: string): Promise<boolean> {
     () => false,
   );
 }
+
+/**
+ * Like fileSink, but the partial file has a fixed name and survives a lost connection, so the
+ * next transfer of the same content continues at `offset` (the bytes already there are hashed
+ * first). A failure other than a lost peer discards it.
+ */
+export function resumableFileSink(finalPath: string, partialPath: string, expectSha256: string, offset: number): ByteSink {
+  const hash = createHash('sha256');
+  let handle: Promise<FileHandle> | undefined;
+  const opened = () =>
+    (handle ??= (async () => {
+      await mkdir(dirname(partialPath), { recursive: true });
+      const file = await open(partialPath, offset > 0 ? 'r+' : 'w');
+      if (offset > 0) {
+        const { size } = await file.stat();
+        if (size < offset) throw new Error(`partial file has ${size} bytes, cannot resume at ${offset}`);
+        await file.truncate(offset);
+        for await (const chunk of createReadStream('', { fd: file.fd, start: 0, end: offset - 1, autoClose: false, highWaterMark: 1024 * 1024 })) {
+          hash.update(chunk as Buffer);
+        }
+      }
+      return file;
+    })());
+  let position = offset;
+  return {
+    async write(chunk) {
+      const file = await opened();
+      hash.update(chunk);
+      await file.write(chunk, 0, chunk.byteLength, position);
+      position += chunk.byteLength;
+    },
+    async finish() {
+      const file = await opened();
+      await file.close();
+      const sha256 = hash.digest('hex');
+      if (sha256 === expectSha256) await rename(partialPath, finalPath);
+      else await rm(partialPath, { force: true });
+      return sha256;
+    },
+    async abort(error: PeerdockError) {
+      if (handle) await (await handle).close().catch(() => {});
+      if (error.code !== 'ERR_PEER_LOST') await rm(partialPath, { force: true });
+    },
+  };
+}
+
+export async function fileSize(path: string): Promise<number> {
+  return stat(path).then(
+    (info) => (info.isFile() ? info.size : 0),
+    () => 0,
+  );
+}

@@ -98,17 +98,23 @@ export class Link {
     this.sinkFactory = factory;
   }
 
-  /** Streams a file to the peer; resolves once the peer has verified its sha256. */
+  /**
+   * Streams a file to the peer, from `meta.offset` when the peer already holds the start of it;
+   * resolves once the peer has verified the whole file's sha256.
+   */
   async sendFile(meta: Omit<FileStartMessage, 't' | 'stream' | 'size'>, source: ByteSource, onProgress?: Progress): Promise<void> {
     const stream = this.nextStream++;
     const size = source.size;
+    const start = meta.offset ?? 0;
+    if (start > size) throw new PeerdockError('ERR_TRANSFER', `cannot resume at ${start}: the file has ${size} bytes`);
     const done = new Promise<void>((resolve, reject) => {
       this.outgoing.set(stream, { acked: 0, settle: { resolve, reject } });
     });
     done.catch(() => {}); // observed below; avoid an unhandled rejection while we are still sending
     const entry = this.outgoing.get(stream)!;
+    entry.acked = start;
     this.send({ t: 'file-start', stream, size, ...meta });
-    let offset = 0;
+    let offset = start;
     try {
       while (offset < size) {
         if (this.closedWith) throw this.closedWith;
@@ -127,7 +133,7 @@ export class Link {
         offset += chunk.byteLength;
         onProgress?.(offset, size);
       }
-      if (size === 0) onProgress?.(0, 0);
+      if (start === size) onProgress?.(size, size);
       await done;
     } finally {
       this.outgoing.delete(stream);
@@ -188,10 +194,12 @@ export class Link {
     const sink = factory
       ? Promise.resolve().then(() => factory(start))
       : Promise.reject(new PeerdockError('ERR_BAD_MESSAGE', 'this side does not accept files'));
-    const entry: Incoming = { start, received: 0, written: 0, lastAck: 0, sink, chain: Promise.resolve(), failed: false };
+    const offset = start.offset ?? 0;
+    if (offset > start.size) throw new PeerdockError('ERR_BAD_MESSAGE', `file stream ${start.stream} starts past its end`);
+    const entry: Incoming = { start, received: offset, written: offset, lastAck: offset, sink, chain: Promise.resolve(), failed: false };
     this.incoming.set(start.stream, entry);
     sink.catch((error) => this.failIncoming(entry, toPeerdockError(error, 'ERR_TRANSFER')));
-    if (start.size === 0) entry.chain = entry.chain.then(() => this.finishIncoming(entry));
+    if (offset === start.size) entry.chain = entry.chain.then(() => this.finishIncoming(entry));
   }
 
   private onChunk(frame: Uint8Array): void {

@@ -41,8 +41,11 @@ const accepted = z.strictObject({
   t: z.literal('accepted'),
   jobId: jobIdSchema,
   cached: z.boolean(),
-  /** Input contents (by sha256) the worker does not hold yet and wants sent. */
-  missing: z.array(sha256HexSchema),
+  /**
+   * Input contents (by sha256) the worker does not hold yet and wants sent, each from the offset
+   * it already has on disk (a transfer cut short resumes there).
+   */
+  missing: z.array(z.strictObject({ sha256: sha256HexSchema, offset: z.number().int().nonnegative() })),
 });
 const state = z.strictObject({
   t: z.literal('state'),
@@ -68,6 +71,8 @@ const fileStart = z.strictObject({
   stream: streamIdSchema,
   sha256: sha256HexSchema,
   size: z.number().int().nonnegative(),
+  /** Bytes the receiver already holds; the sender starts there. */
+  offset: z.number().int().nonnegative().optional(),
   /** Outputs name their job and path; inputs are addressed by content alone. */
   jobId: jobIdSchema.optional(),
   path: relativeFilePathSchema.optional(),

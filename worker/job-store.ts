@@ -4,7 +4,7 @@ import { join, relative, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { confinedPath } from '../files/safe-path.js';
-import { fileExists, fileSink, sha256OfFile } from '../files/node-files.js';
+import { fileExists, fileSize, resumableFileSink, sha256OfFile } from '../files/node-files.js';
 import type { JobDefinition } from '../protocol/job.js';
 import type { ByteSink } from '../protocol/link.js';
 import { jobResultSchema, type JobResult, type OutputFile } from '../protocol/messages.js';
@@ -40,9 +40,18 @@ export class JobStore {
     return fileExists(this.inputPath(sha256));
   }
 
+  private partialInputPath(sha256: string): string {
+    return join(this.dataDir, 'inputs', '.partial', sha256);
+  }
+
+  /** How much of an input an interrupted transfer left on disk: where the next one resumes. */
+  partialInputSize(sha256: string): Promise<number> {
+    return fileSize(this.partialInputPath(sha256));
+  }
+
   /** Receives an input into the cache; it appears there only if its content matches the hash. */
-  inputSink(sha256: string): ByteSink {
-    return fileSink(this.inputPath(sha256), { expectSha256: sha256 });
+  inputSink(sha256: string, offset: number): ByteSink {
+    return resumableFileSink(this.inputPath(sha256), this.partialInputPath(sha256), sha256, offset);
   }
 
   /** A fresh job folder: inputs placed by name, an empty outputs folder. */

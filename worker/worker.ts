@@ -22,6 +22,10 @@ export interface WorkerOptions {
   dataDir: string;
   maxJobDurationSeconds: number;
   maxInputBytes: number;
+  /** Largest total of a job's /outputs; a job over it fails with ERR_TOO_LARGE. */
+  maxOutputBytes: number;
+  /** Logs past this many bytes per job are dropped, with a note. */
+  maxLogBytes: number;
   wrtc?: Wrtc;
   docker?: DockerRunner;
   limits?: Partial<ContainerLimits>;
@@ -37,6 +41,7 @@ interface ActiveJob {
   followers: Set<Link>;
   abort: AbortController;
   logWrites: Promise<void>;
+  logBytes: number;
 }
 
 interface PeerState {
@@ -58,6 +63,10 @@ export class PeerdockWorker {
   private signaling: SignalingClient | undefined;
   private stopAccepting: (() => void) | undefined;
   private readonly links = new Set<Link>();
+  /** Inputs being received right now, by sha256, whichever peer sends them. */
+  private readonly receivingInputs = new Map<string, Promise<void>>();
+  /** What this worker did since it started; tests and the operator read these. */
+  readonly stats = { inputBytesReceived: 0, outputBytesSent: 0, containersStarted: 0, resultsReplayed: 0 };
   /** Per connected peer: the input files we asked it for, and its answers about outputs. */
   private readonly peers = new WeakMap<Link, PeerState>();
   private readonly report: (line: string) => void;
@@ -121,9 +130,13 @@ export class PeerdockWorker {
       if (start.jobId || start.path || !waiter) {
         throw new PeerdockError('ERR_BAD_MESSAGE', `this worker did not ask for file ${start.sha256.slice(0, 12)}`);
       }
-      const sink = this.store.inputSink(start.sha256);
+      const sink = this.store.inputSink(start.sha256, start.offset ?? 0);
+      const stats = this.stats;
       return {
-        write: (chunk) => sink.write(chunk),
+        async write(chunk) {
+          await sink.write(chunk);
+          stats.inputBytesReceived += chunk.byteLength;
+        },
         async finish() {
           const sha256 = await sink.finish();
           if (sha256 === start.sha256) waiter.resolve();
@@ -185,6 +198,7 @@ export class PeerdockWorker {
     const stored = await this.store.readResult(jobId);
     if (stored) {
       this.report(`job ${short(jobId)} replayed from the stored result`);
+      this.stats.resultsReplayed++;
       link.send({ t: 'accepted', jobId, cached: true, missing: [] });
       for await (const record of this.store.readLogs(jobId)) link.send({ t: 'log', jobId, ...record });
       return this.deliverResult(link, stored);
@@ -205,6 +219,7 @@ export class PeerdockWorker {
       followers: new Set([link]),
       abort: new AbortController(),
       logWrites: Promise.resolve(),
+      logBytes: 0,
     };
     this.active.set(jobId, job);
     const result = await this.acceptAndRun(link, job).catch((error): JobResult => {
@@ -219,21 +234,32 @@ export class PeerdockWorker {
   private async acceptAndRun(link: Link, job: ActiveJob): Promise<JobResult> {
     const { jobId, definition } = job;
     const { awaitedInputs } = this.peers.get(link)!;
-    const missing: string[] = [];
-    for (const ref of Object.values(definition.inputs)) {
-      if (!missing.includes(ref.sha256) && !(await this.store.hasInput(ref.sha256))) missing.push(ref.sha256);
+    const wanted: Array<{ sha256: string; offset: number }> = [];
+    const elsewhere: Array<Promise<void>> = [];
+    const arrivals: Array<Promise<void>> = [];
+    for (const { sha256 } of Object.values(definition.inputs)) {
+      if (wanted.some((entry) => entry.sha256 === sha256) || (await this.store.hasInput(sha256))) continue;
+      const inFlight = this.receivingInputs.get(sha256);
+      if (inFlight) {
+        // Another peer is sending these bytes right now: wait for that rather than write twice.
+        elsewhere.push(inFlight);
+        continue;
+      }
+      const arrival = new Promise<void>((resolve, reject) => awaitedInputs.set(sha256, { resolve, reject }));
+      arrival.catch(() => {});
+      this.receivingInputs.set(sha256, arrival);
+      void arrival.finally(() => this.receivingInputs.delete(sha256)).catch(() => {});
+      arrivals.push(arrival);
+      wanted.push({ sha256, offset: await this.store.partialInputSize(sha256) });
     }
-    const arrivals = missing.map(
-      (sha256) =>
-        new Promise<void>((resolve, reject) => {
-          awaitedInputs.set(sha256, { resolve, reject });
-        }),
-    );
-    link.send({ t: 'accepted', jobId, cached: false, missing });
+    link.send({ t: 'accepted', jobId, cached: false, missing: wanted });
     try {
       await Promise.all(arrivals);
+      await Promise.all(elsewhere).catch((error: PeerdockError) => {
+        throw new PeerdockError('ERR_PEER_LOST', `another client sending the same input left (${error.message}): submit again`);
+      });
     } finally {
-      for (const sha256 of missing) awaitedInputs.delete(sha256);
+      for (const { sha256 } of wanted) awaitedInputs.delete(sha256);
     }
     if (job.abort.signal.aborted) return { jobId, state: 'cancelled', exitCode: null, outputs: [] };
     this.setState(job, 'queued');
@@ -263,7 +289,10 @@ export class PeerdockWorker {
       limits: { ...DEFAULT_LIMITS, ...this.options.limits },
       deadlineSeconds,
       signal: job.abort.signal,
-      onStarted: () => this.setState(job, 'running'),
+      onStarted: () => {
+        this.stats.containersStarted++;
+        this.setState(job, 'running');
+      },
       onLog: (stream, data) => this.log(job, { stream, data }),
     });
     if (outcome.timedOut) this.log(job, { stream: 'stderr', data: `\npeerdock: stopped after the ${deadlineSeconds}s deadline\n` });
@@ -272,6 +301,13 @@ export class PeerdockWorker {
       this.log(job, { stream: 'stderr', data: `peerdock: output "${path}" was not returned: only regular files are (symlinks are never followed)\n` });
     }
     await job.logWrites;
+    const outputBytes = files.reduce((sum, file) => sum + file.size, 0);
+    if (outputBytes > this.options.maxOutputBytes) {
+      throw new PeerdockError(
+        'ERR_TOO_LARGE',
+        `the job left ${outputBytes} bytes in /outputs, over this worker's limit of ${this.options.maxOutputBytes} (worker flag --max-output-size)`,
+      );
+    }
     const result: JobResult = {
       jobId,
       state: outcome.cancelled ? 'cancelled' : outcome.timedOut ? 'timed-out' : 'finished',
@@ -304,6 +340,12 @@ export class PeerdockWorker {
   }
 
   private log(job: ActiveJob, record: LogRecord): void {
+    const limit = this.options.maxLogBytes;
+    if (job.logBytes > limit) return;
+    job.logBytes += record.data.length;
+    if (job.logBytes > limit) {
+      record = { stream: 'stderr', data: `\npeerdock: logs past ${limit} bytes are not kept (worker flag --max-log-size)\n` };
+    }
     this.broadcast(job, { t: 'log', jobId: job.jobId, ...record });
     job.logWrites = job.logWrites.then(() => this.store.appendLog(job.jobId, record)).catch((error) => debug('log write: %s', error.message));
   }
@@ -337,7 +379,11 @@ export class PeerdockWorker {
           if (!paths.has(file.path)) continue;
           const source = await openFileSource(await this.store.outputFile(result.jobId, file.path));
           try {
-            await link.sendFile({ jobId: result.jobId, path: file.path, sha256: file.sha256 }, source);
+            let sent = 0;
+            await link.sendFile({ jobId: result.jobId, path: file.path, sha256: file.sha256 }, source, (done) => {
+              this.stats.outputBytesSent += done - sent;
+              sent = done;
+            });
           } finally {
             await source.close();
           }
