@@ -217,7 +217,19 @@ async function sendInputs(
   const total = sources.reduce((sum, { source, offset }) => sum + source.size - offset, 0);
   let before = 0;
   for (const { sha256, offset, source } of sources) {
-    await link.sendFile({ sha256, offset }, source, (done) => emit({ type: 'upload', done: before + done - offset, total }));
+    try {
+      await link.sendFile({ sha256, offset }, source, (done) => emit({ type: 'upload', done: before + done - offset, total }));
+    } catch (error) {
+      const problem = toPeerdockError(error);
+      if (problem.code !== 'ERR_HASH_MISMATCH') throw problem;
+      const names = Object.entries(options.definition.inputs)
+        .filter(([, ref]) => ref.sha256 === sha256)
+        .map(([name]) => `"${name}"`);
+      throw new PeerdockError(
+        'ERR_HASH_MISMATCH',
+        `input ${names.join(', ')} arrived corrupted at the worker (its content changed since it was hashed, or was damaged on the way): ${problem.message}`,
+      );
+    }
     before += source.size - offset;
   }
 }
