@@ -27,6 +27,12 @@ const help = `
     --max-output-size <size>  Largest /outputs per job (default 10G)               PEERDOCK_MAX_OUTPUT_SIZE
     --max-log-size <size>     Logs kept per job; the rest is dropped (default 64M)  PEERDOCK_MAX_LOG_SIZE
     --memory <size>           Memory limit per container (default 2G)             PEERDOCK_MEMORY
+    --keep-results <d>        Stored results and cached inputs expire after (default 7d) PEERDOCK_KEEP_RESULTS
+    --max-store-size <size>   ...and the oldest go past this total (default 20G)   PEERDOCK_MAX_STORE_SIZE
+    --shutdown-grace <d>      On SIGTERM/Ctrl-C: stop taking jobs, hand waiting ones back,
+                              give running ones this long to finish (default 30s); containers
+                              still running are left for the next start to adopt. A second
+                              signal exits at once.                                 PEERDOCK_SHUTDOWN_GRACE
     --id <name>               Name shown to clients (default: host name + data dir) PEERDOCK_ID
 
   Examples
@@ -49,6 +55,9 @@ export async function run(argv: string[]): Promise<void> {
       maxOutputSize: { type: 'string' },
       maxLogSize: { type: 'string' },
       memory: { type: 'string' },
+      keepResults: { type: 'string' },
+      maxStoreSize: { type: 'string' },
+      shutdownGrace: { type: 'string' },
       id: { type: 'string' },
     },
   });
@@ -75,14 +84,28 @@ export async function run(argv: string[]): Promise<void> {
     maxOutputBytes: sizeFlag(cli.flags.maxOutputSize ?? fromEnv('MAX_OUTPUT_SIZE'), 'max-output-size', '10G'),
     maxLogBytes: sizeFlag(cli.flags.maxLogSize ?? fromEnv('MAX_LOG_SIZE'), 'max-log-size', '64M'),
     limits: { memoryBytes: sizeFlag(cli.flags.memory ?? fromEnv('MEMORY'), 'memory', '2G') },
+    retention: {
+      maxAgeMs: durationFlag(cli.flags.keepResults ?? fromEnv('KEEP_RESULTS'), 'keep-results', '7d') * 1000,
+      maxBytes: sizeFlag(cli.flags.maxStoreSize ?? fromEnv('MAX_STORE_SIZE'), 'max-store-size', '20G'),
+    },
     wrtc: nodeWrtc(),
     report: (line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`),
   });
+  const graceSeconds = durationFlag(cli.flags.shutdownGrace ?? fromEnv('SHUTDOWN_GRACE'), 'shutdown-grace', '30s');
   await worker.start();
   process.stdout.write(`peerdock worker ${workerId} ready: ${cores} core(s), data in ${dataDir}\n`);
-  const shutdown = () => void worker.stop().then(() => process.exit(0));
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      process.stdout.write(`${signal} again: exiting now; running containers are left for the next start\n`);
+      process.exit(1);
+    }
+    stopping = true;
+    process.stdout.write(`${signal}: taking no more jobs; waiting up to ${graceSeconds}s for running ones (again to exit now)\n`);
+    void worker.shutdown(graceSeconds * 1000).then(() => process.exit(0));
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
 }
 
 export function defaultWorkerId(dataDir: string): string {

@@ -20,13 +20,11 @@ export type JobEvent =
   | { type: 'upload'; done: number; total: number }
   | { type: 'download'; path: string; done: number; total: number };
 
-export interface RunJobOptions {
+/** What following a job needs, whether it is submitted here or attached to by its id. */
+export interface FollowJobOptions {
   signaling: SignalingClient;
   peer?: PeerOptions;
   jobId: string;
-  definition: JobDefinition;
-  /** Input contents by sha256: only those the worker lacks are read. */
-  inputs: Map<string, ByteSource>;
   /** Where an output goes; called only for the outputs wanted. */
   openOutput: (file: OutputFile) => ByteSink | Promise<ByteSink>;
   /** Outputs already held (by hash) can be skipped; default: want all. */
@@ -38,7 +36,14 @@ export interface RunJobOptions {
   /** After a lost connection, how long the same worker may take to come back (default 10 s). */
   workerGraceMs?: number;
   onEvent?: (event: JobEvent) => void;
+  /** Aborting cancels the job on the worker. */
   signal?: AbortSignal;
+}
+
+export interface RunJobOptions extends FollowJobOptions {
+  definition: JobDefinition;
+  /** Input contents by sha256: only those the worker lacks are read. */
+  inputs: Map<string, ByteSource>;
 }
 
 export interface RunJobResult extends JobResult {
@@ -46,9 +51,19 @@ export interface RunJobResult extends JobResult {
   workerId: string;
 }
 
+export interface DetachedJob {
+  jobId: string;
+  /** Where the job stood when the worker held it: queued, pulling, running, or already ended. */
+  state: JobState;
+  workerId: string;
+}
+
 /** How often a job is dispatched again after its connection was lost, and how long to wait. */
 const DEFAULT_MAX_ATTEMPTS = 5;
 const DEFAULT_WORKER_GRACE_MS = 10_000;
+const RETRIABLE = new Set(['ERR_PEER_LOST', 'ERR_CONNECT_TIMEOUT', 'ERR_WORKER_STOPPING']);
+
+type Mode = 'submit' | 'detach' | 'attach';
 
 /**
  * The browser-side dispatcher, shared by the frame and `peerdock job run`: finds a worker of the
@@ -57,33 +72,75 @@ const DEFAULT_WORKER_GRACE_MS = 10_000;
  * worker if it comes back within the grace period (the job and half-sent inputs are still there),
  * else to another one; the job id makes a second submission join the first run.
  */
-export async function runJob(options: RunJobOptions): Promise<RunJobResult> {
+export function runJob(options: RunJobOptions): Promise<RunJobResult> {
+  return dispatch(options, 'submit') as Promise<RunJobResult>;
+}
+
+/** Submits a job and returns as soon as a worker holds it and all its inputs. */
+export function submitJob(options: RunJobOptions): Promise<DetachedJob> {
+  return dispatch(options, 'detach') as Promise<DetachedJob>;
+}
+
+/**
+ * Follows a job by id alone (after a reload, from another terminal): live logs from now on,
+ * then its outputs and result. Asks each worker of the queue until one holds it.
+ */
+export function attachJob(options: FollowJobOptions): Promise<RunJobResult> {
+  return dispatch(options, 'attach') as Promise<RunJobResult>;
+}
+
+async function dispatch(options: FollowJobOptions & Partial<RunJobOptions>, mode: Mode): Promise<RunJobResult | DetachedJob> {
   const emit = options.onEvent ?? (() => {});
   const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  const waitMs = options.waitForWorkerMs ?? 30_000;
   let previous: string | undefined;
   for (let attempt = 1; ; attempt++) {
-    emit({ type: 'state', state: 'dispatching' });
-    const worker = await waitForWorker(options.signaling, options.waitForWorkerMs ?? 30_000, options.signal, {
-      workerId: previous,
-      graceMs: options.workerGraceMs ?? DEFAULT_WORKER_GRACE_MS,
-    });
-    emit({ type: 'worker', workerId: worker.workerId });
-    try {
-      const { link } = await dialPeer(options.signaling, worker.socketId, options.peer);
+    if (mode !== 'attach') emit({ type: 'state', state: 'dispatching' });
+    const candidates =
+      mode === 'attach' && !previous
+        ? await allWorkers(options.signaling, waitMs, options.signal)
+        : [await waitForWorker(options.signaling, waitMs, options.signal, { workerId: previous, graceMs: options.workerGraceMs ?? DEFAULT_WORKER_GRACE_MS })];
+    let lastProblem: PeerdockError | undefined;
+    for (const worker of candidates) {
       try {
-        return { ...(await submitOverLink(link, options, emit)), workerId: worker.workerId };
-      } finally {
-        link.close();
+        const outcome = await followOn(worker, options, mode, emit);
+        return { ...outcome, workerId: worker.workerId };
+      } catch (error) {
+        lastProblem = toPeerdockError(error);
+        previous = worker.workerId;
+        if (lastProblem.code === 'ERR_UNKNOWN_JOB') continue;
+        break;
       }
-    } catch (error) {
-      const problem = toPeerdockError(error);
-      const retriable = problem.code === 'ERR_PEER_LOST' || problem.code === 'ERR_CONNECT_TIMEOUT';
-      if (!retriable || attempt >= maxAttempts || options.signal?.aborted) throw problem;
-      emit({ type: 'retry', attempt, workerId: worker.workerId, reason: problem.message });
-      previous = worker.workerId;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** attempt, 4000)));
     }
+    const problem = lastProblem!;
+    if (problem.code === 'ERR_UNKNOWN_JOB') {
+      throw new PeerdockError('ERR_UNKNOWN_JOB', `no worker online in this queue holds job ${options.jobId.slice(0, 12)}: check the job id and queue`);
+    }
+    if (!RETRIABLE.has(problem.code) || attempt >= maxAttempts || options.signal?.aborted) throw problem;
+    emit({ type: 'retry', attempt, workerId: previous!, reason: problem.message });
+    await new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** attempt, 4000)));
   }
+}
+
+async function followOn(
+  worker: PresenceWorker,
+  options: FollowJobOptions & Partial<RunJobOptions>,
+  mode: Mode,
+  emit: (event: JobEvent) => void,
+): Promise<Omit<RunJobResult, 'workerId'> | Omit<DetachedJob, 'workerId'>> {
+  emit({ type: 'worker', workerId: worker.workerId });
+  const { link } = await dialPeer(options.signaling, worker.socketId, options.peer);
+  try {
+    return await followOverLink(link, options, mode, emit);
+  } finally {
+    link.close();
+  }
+}
+
+/** Waits until at least one worker is present, then lists them all. */
+async function allWorkers(signaling: SignalingClient, timeoutMs: number, signal?: AbortSignal): Promise<PresenceWorker[]> {
+  await waitForWorker(signaling, timeoutMs, signal);
+  return [...signaling.workers];
 }
 
 /**
@@ -136,22 +193,28 @@ export function waitForWorker(
   });
 }
 
-async function submitOverLink(link: Link, options: RunJobOptions, emit: (event: JobEvent) => void): Promise<Omit<RunJobResult, 'workerId'>> {
-  const { jobId, definition } = options;
+function followOverLink(
+  link: Link,
+  options: FollowJobOptions & Partial<RunJobOptions>,
+  mode: Mode,
+  emit: (event: JobEvent) => void,
+): Promise<Omit<RunJobResult, 'workerId'> | Omit<DetachedJob, 'workerId'>> {
+  const { jobId } = options;
   let cached = false;
   return new Promise((resolve, reject) => {
     const cleanups: Array<() => void> = [];
-    const settle = (error: PeerdockError | undefined, result?: JobResult) => {
+    const finish = (outcome: Omit<RunJobResult, 'workerId'> | Omit<DetachedJob, 'workerId'> | PeerdockError) => {
       cleanups.forEach((cleanup) => cleanup());
-      if (error) reject(error);
-      else resolve({ ...result!, cached });
+      if (outcome instanceof PeerdockError) reject(outcome);
+      else resolve(outcome);
     };
     const onAbort = () => {
       if (!link.closed) link.send({ t: 'cancel', jobId });
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted) queueMicrotask(onAbort);
     cleanups.push(() => options.signal?.removeEventListener('abort', onAbort));
-    cleanups.push(link.onClose((error) => settle(new PeerdockError('ERR_PEER_LOST', `lost the worker before the job ended: ${error.message}`))));
+    cleanups.push(link.onClose((error) => finish(new PeerdockError('ERR_PEER_LOST', `lost the worker before the job ended: ${error.message}`))));
 
     link.acceptFiles(async (start) => {
       if (start.jobId !== jobId || !start.path) throw new PeerdockError('ERR_BAD_MESSAGE', 'unexpected file from the worker');
@@ -174,10 +237,13 @@ async function submitOverLink(link: Link, options: RunJobOptions, emit: (event: 
       switch (message.t) {
         case 'accepted':
           cached = message.cached;
-          if (message.missing.length > 0) await sendInputs(link, message.missing, options, emit);
+          if (message.missing.length > 0) await sendInputs(link, message.missing, options as RunJobOptions, emit);
+          if (mode === 'detach' && cached) finish({ jobId, state: 'finished' });
           return;
         case 'state':
-          return emit({ type: 'state', state: message.state, position: message.position });
+          emit({ type: 'state', state: message.state, position: message.position });
+          if (mode === 'detach' && message.state !== 'sending-inputs' && message.state !== 'dispatching') finish({ jobId, state: message.state });
+          return;
         case 'pull':
           return emit({ type: 'pull', status: message.status, current: message.current, total: message.total });
         case 'log':
@@ -189,16 +255,17 @@ async function submitOverLink(link: Link, options: RunJobOptions, emit: (event: 
           return;
         }
         case 'result':
-          if (message.result.jobId === jobId) settle(undefined, message.result);
-          return;
+          if (mode === 'detach') return finish({ jobId, state: message.result.state });
+          return finish({ ...message.result, cached });
         case 'error':
-          return settle(new PeerdockError(message.code, message.message));
+          return finish(new PeerdockError(message.code, message.message));
         default:
           debug('ignoring %s', message.t);
       }
     };
-    cleanups.push(link.onMessage((message) => void handle(message).catch((error) => settle(toPeerdockError(error)))));
-    link.send({ t: 'submit', v: PROTOCOL_VERSION, jobId, definition });
+    cleanups.push(link.onMessage((message) => void handle(message).catch((error) => finish(toPeerdockError(error)))));
+    if (mode === 'attach') link.send({ t: 'attach', jobId });
+    else link.send({ t: 'submit', v: PROTOCOL_VERSION, jobId, definition: options.definition! });
   });
 }
 

@@ -78,8 +78,18 @@ export class Link {
   }
 
   send(message: Message): void {
+    this.transmit(() => this.transport.sendText(encodeMessage(message)));
+  }
+
+  /** A send that fails means the channel is gone: report it as a lost peer, once. */
+  private transmit(send: () => void): void {
     if (this.closedWith) throw this.closedWith;
-    this.transport.sendText(encodeMessage(message));
+    try {
+      send();
+    } catch (error) {
+      this.shutdown(new PeerdockError('ERR_PEER_LOST', `the peer connection failed: ${(error as Error).message}`, { cause: error }));
+      throw this.closedWith!;
+    }
   }
 
   onMessage(listener: (message: Message) => void): () => void {
@@ -129,7 +139,7 @@ export class Link {
         if (entry.error) throw entry.error;
         const chunk = await source.read(offset, Math.min(MAX_CHUNK_BYTES, size - offset));
         if (chunk.byteLength === 0) throw new PeerdockError('ERR_TRANSFER', `source ended at ${offset} of ${size} bytes`);
-        this.transport.sendBinary(encodeChunk(stream, chunk));
+        this.transmit(() => this.transport.sendBinary(encodeChunk(stream, chunk)));
         offset += chunk.byteLength;
         onProgress?.(offset, size);
       }

@@ -35,6 +35,8 @@ const submit = z.strictObject({ t: z.literal('submit'), v: z.number().int(), job
 /** The client names the outputs it lacks; those it already holds (by hash) are not sent again. */
 const wantOutputs = z.strictObject({ t: z.literal('want-outputs'), jobId: jobIdSchema, paths: z.array(relativeFilePathSchema) });
 const cancel = z.strictObject({ t: z.literal('cancel'), jobId: jobIdSchema });
+/** Follow a job this worker holds (running or stored) by its id alone; answered like a submit. */
+const attach = z.strictObject({ t: z.literal('attach'), jobId: jobIdSchema });
 
 // worker → client
 const accepted = z.strictObject({
@@ -86,6 +88,7 @@ export const messageSchema = z.discriminatedUnion('t', [
   submit,
   wantOutputs,
   cancel,
+  attach,
   accepted,
   state,
   pull,

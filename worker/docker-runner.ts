@@ -26,17 +26,25 @@ export const DEFAULT_LIMITS: ContainerLimits = { memoryBytes: 2 * 1024 ** 3, pid
  */
 const KEPT_CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'SETGID', 'SETUID', 'KILL'];
 
-export interface RunRequest {
+export interface CreateRequest {
   jobId: string;
   definition: JobDefinition;
   inputsDir: string;
   outputsDir: string;
   labels: Record<string, string>;
   limits: ContainerLimits;
+}
+
+export interface FollowRequest {
+  /** How long the container may run, counted from its start. */
   deadlineSeconds: number;
+  /** Start it (a fresh container) or only follow it (one adopted after a worker restart). */
+  start: boolean;
   onLog: (stream: 'stdout' | 'stderr', text: string) => void;
-  onStarted: () => void;
+  onStarted: (startedAt: Date) => void;
   signal: AbortSignal;
+  /** Stop following without touching the container (the worker is going away). */
+  detach: AbortSignal;
 }
 
 export interface RunOutcome {
@@ -51,6 +59,12 @@ export interface PullProgress {
   status: string;
   current: number;
   total: number;
+}
+
+export interface JobContainer {
+  containerId: string;
+  jobId: string;
+  running: boolean;
 }
 
 /** dockerode behind one small surface: image presence, hardened runs, labelled clean-up. */
@@ -111,11 +125,13 @@ export class DockerRunner {
     });
   }
 
-  async run(request: RunRequest): Promise<RunOutcome> {
+  /** A hardened container on a network of its own, created but not started. */
+  async create(request: CreateRequest): Promise<string> {
     const { definition } = request;
-    const networkName = `peerdock-${request.jobId.slice(0, 16)}-${Date.now().toString(36)}`;
+    const networkName = jobNetworkName(request.jobId);
     const labels = { [LABEL_MANAGED]: 'true', [LABEL_JOB]: request.jobId, ...request.labels };
-    const network = await this.docker
+    await this.removeNetwork(networkName);
+    await this.docker
       .createNetwork({
         Name: networkName,
         Driver: 'bridge',
@@ -126,81 +142,100 @@ export class DockerRunner {
       .catch((error) => {
         throw dockerError(error, 'creating the job network');
       });
-    let container: Docker.Container | undefined;
     try {
-      container = await this.docker
-        .createContainer({
-          Image: definition.image,
-          Cmd: definition.command,
-          Entrypoint: definition.entrypoint,
-          WorkingDir: definition.workdir,
-          Env: Object.entries(definition.env ?? {}).map(([key, value]) => `${key}=${value}`),
-          Labels: labels,
-          AttachStdout: true,
-          AttachStderr: true,
-          Tty: false,
-          HostConfig: {
-            Binds: [`${request.inputsDir}:/inputs:ro`, `${request.outputsDir}:/outputs`],
-            CapDrop: ['ALL'],
-            CapAdd: KEPT_CAPABILITIES,
-            SecurityOpt: ['no-new-privileges'],
-            PidsLimit: request.limits.pids,
-            Memory: request.limits.memoryBytes,
-            MemorySwap: request.limits.memoryBytes,
-            NanoCpus: request.limits.nanoCpus,
-            NetworkMode: networkName,
-            AutoRemove: false,
-          },
-        })
-        .catch((error) => {
-          throw dockerError(error, `creating the container for ${definition.image}`);
-        });
-      return await this.attachAndWait(container, request);
-    } finally {
-      if (container) await container.remove({ force: true, v: true }).catch((error) => debug('remove failed: %s', error.message));
-      await network.remove().catch((error: Error) => debug('network remove failed: %s', error.message));
+      const container = await this.docker.createContainer({
+        Image: definition.image,
+        Cmd: definition.command,
+        Entrypoint: definition.entrypoint,
+        WorkingDir: definition.workdir,
+        Env: Object.entries(definition.env ?? {}).map(([key, value]) => `${key}=${value}`),
+        Labels: labels,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: false,
+        HostConfig: {
+          Binds: [`${request.inputsDir}:/inputs:ro`, `${request.outputsDir}:/outputs`],
+          CapDrop: ['ALL'],
+          CapAdd: KEPT_CAPABILITIES,
+          SecurityOpt: ['no-new-privileges'],
+          PidsLimit: request.limits.pids,
+          Memory: request.limits.memoryBytes,
+          MemorySwap: request.limits.memoryBytes,
+          NanoCpus: request.limits.nanoCpus,
+          NetworkMode: networkName,
+          AutoRemove: false,
+        },
+      });
+      return container.id;
+    } catch (error) {
+      await this.removeNetwork(networkName);
+      throw dockerError(error, `creating the container for ${definition.image}`);
     }
   }
 
-  private async attachAndWait(container: Docker.Container, request: RunRequest): Promise<RunOutcome> {
-    const stream = (await container.attach({ stream: true, stdout: true, stderr: true, logs: true })) as unknown as Duplex;
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
+  /**
+   * Streams a container's output until it exits, enforcing the deadline and cancellation.
+   * Works the same for a container just created and for one adopted after a restart.
+   */
+  async follow(containerId: string, request: FollowRequest): Promise<RunOutcome> {
+    const container = this.docker.getContainer(containerId);
+    const state = request.start ? undefined : (await container.inspect().catch((error) => Promise.reject(dockerError(error, 'inspecting the container')))).State;
+    // An adopted container that exited while no worker listened has no live output to follow.
+    const stream = !state || state.Running ? ((await container.attach({ stream: true, stdout: true, stderr: true, logs: false })) as unknown as Duplex) : undefined;
     const decoders = { stdout: new TextDecoder(), stderr: new TextDecoder() };
-    stdout.on('data', (chunk: Buffer) => request.onLog('stdout', decoders.stdout.decode(chunk, { stream: true })));
-    stderr.on('data', (chunk: Buffer) => request.onLog('stderr', decoders.stderr.decode(chunk, { stream: true })));
-    this.docker.modem.demuxStream(stream, stdout, stderr);
-    const streamEnded = new Promise<void>((resolve) => {
-      stream.once('end', resolve);
-      stream.once('close', resolve);
-      stream.once('error', () => resolve());
-    });
+    let streamEnded: Promise<unknown> = Promise.resolve();
+    if (stream) {
+      const stdout = new PassThrough();
+      const stderr = new PassThrough();
+      stdout.on('data', (chunk: Buffer) => request.onLog('stdout', decoders.stdout.decode(chunk, { stream: true })));
+      stderr.on('data', (chunk: Buffer) => request.onLog('stderr', decoders.stderr.decode(chunk, { stream: true })));
+      this.docker.modem.demuxStream(stream, stdout, stderr);
+      streamEnded = new Promise<void>((resolve) => {
+        stream.once('end', resolve);
+        stream.once('close', resolve);
+        stream.once('error', () => resolve());
+      });
+    }
 
     let timedOut = false;
     let cancelled = false;
-    // `next-exit`: the default condition returns at once for a container not started yet.
-    const waited = container.wait({ condition: 'next-exit' });
-    try {
-      await container.start();
-    } catch (error) {
-      stream.destroy();
-      throw dockerError(error, 'starting the container');
+    // `next-exit` for a container not started yet: `not-running` would return at once.
+    const waited = container.wait({ condition: request.start ? 'next-exit' : 'not-running' });
+    let startedAt: Date;
+    if (state) startedAt = new Date(state.StartedAt);
+    else {
+      try {
+        await container.start();
+        startedAt = new Date();
+      } catch (error) {
+        stream?.destroy();
+        throw dockerError(error, 'starting the container');
+      }
     }
-    const startedAt = new Date();
-    request.onStarted();
-    const stopContainer = () => container.kill().catch((error: Error) => debug('kill: %s', error.message));
-    const deadline = setTimeout(() => {
-      timedOut = true;
-      void stopContainer();
-    }, request.deadlineSeconds * 1000);
+    request.onStarted(startedAt);
+    const kill = () => container.kill().catch((error: Error) => debug('kill: %s', error.message));
+    const deadline = setTimeout(
+      () => {
+        timedOut = true;
+        void kill();
+      },
+      Math.max(0, startedAt.getTime() + request.deadlineSeconds * 1000 - Date.now()),
+    );
     const onAbort = () => {
       cancelled = true;
-      void container.stop({ t: 2 }).catch(stopContainer);
+      void container.stop({ t: 2 }).catch(kill);
     };
     request.signal.addEventListener('abort', onAbort, { once: true });
     if (request.signal.aborted) onAbort();
+    const detached = new Promise<never>((_, reject) => {
+      const onDetach = () =>
+        reject(new PeerdockError('ERR_WORKER_STOPPING', 'the worker stopped following the container; a restarted worker adopts it'));
+      if (request.detach.aborted) onDetach();
+      else request.detach.addEventListener('abort', onDetach, { once: true });
+    });
+    detached.catch(() => {});
     try {
-      const { StatusCode } = (await waited) as { StatusCode: number };
+      const { StatusCode } = (await Promise.race([waited, detached])) as { StatusCode: number };
       // The last log bytes can trail the exit; wait briefly for the stream to drain.
       await Promise.race([streamEnded, new Promise((resolve) => setTimeout(resolve, 2000))]);
       for (const key of ['stdout', 'stderr'] as const) {
@@ -214,27 +249,72 @@ export class DockerRunner {
         startedAt,
         durationMs: Date.now() - startedAt.getTime(),
       };
+    } catch (error) {
+      if (error instanceof PeerdockError) throw error;
+      throw dockerError(error, 'waiting for the container');
     } finally {
       clearTimeout(deadline);
       request.signal.removeEventListener('abort', onAbort);
-      stream.destroy();
+      stream?.destroy();
     }
   }
 
-  /** Removes containers and networks of this worker that no running job claims. */
-  async sweep(workerId: string, keepJobIds: Set<string>): Promise<number> {
-    const filters = JSON.stringify({ label: [`${LABEL_MANAGED}=true`, `${LABEL_WORKER}=${workerId}`] });
-    let removed = 0;
-    for (const info of await this.docker.listContainers({ all: true, filters })) {
-      if (keepJobIds.has(info.Labels[LABEL_JOB] ?? '')) continue;
-      await this.docker.getContainer(info.Id).remove({ force: true, v: true }).then(() => removed++, () => {});
+  /** Everything a container wrote, demuxed: what a restarted worker stores for an adopted job. */
+  async logs(containerId: string): Promise<Array<{ stream: 'stdout' | 'stderr'; data: string }>> {
+    const buffer = (await this.docker.getContainer(containerId).logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+    const records: Array<{ stream: 'stdout' | 'stderr'; data: string }> = [];
+    // The multiplexed format: [stream type, 0, 0, 0, size (uint32 BE)] + payload, repeated.
+    for (let offset = 0; offset + 8 <= buffer.length; ) {
+      const size = buffer.readUInt32BE(offset + 4);
+      const data = buffer.subarray(offset + 8, offset + 8 + size).toString('utf8');
+      records.push({ stream: buffer[offset] === 2 ? 'stderr' : 'stdout', data });
+      offset += 8 + size;
     }
-    for (const info of await this.docker.listNetworks({ filters })) {
-      if (keepJobIds.has(info.Labels?.[LABEL_JOB] ?? '')) continue;
-      await this.docker.getNetwork(info.Id).remove().catch(() => {});
-    }
-    return removed;
+    return records;
   }
+
+  async remove(containerId: string, jobId: string): Promise<void> {
+    await this.docker
+      .getContainer(containerId)
+      .remove({ force: true, v: true })
+      .catch((error: Error) => debug('remove failed: %s', error.message));
+    await this.removeNetwork(jobNetworkName(jobId));
+  }
+
+  /** Stops a container without removing it (a worker shutting down leaves it to be adopted). */
+  async stopContainer(containerId: string): Promise<void> {
+    await this.docker
+      .getContainer(containerId)
+      .stop({ t: 5 })
+      .catch((error: Error) => debug('stop failed: %s', error.message));
+  }
+
+  /** This worker's job containers, running or not. */
+  async jobContainers(workerId: string): Promise<JobContainer[]> {
+    const filters = JSON.stringify({ label: [`${LABEL_MANAGED}=true`, `${LABEL_WORKER}=${workerId}`] });
+    const list = await this.docker.listContainers({ all: true, filters });
+    return list.map((info) => ({ containerId: info.Id, jobId: info.Labels[LABEL_JOB] ?? '', running: info.State === 'running' }));
+  }
+
+  private async removeNetwork(name: string): Promise<void> {
+    await this.docker
+      .getNetwork(name)
+      .remove()
+      .catch(() => {});
+  }
+
+  /** Removes this worker's job networks that no job in hand claims (a crash leaves them). */
+  async sweepNetworks(workerId: string, keepJobIds: Set<string>): Promise<void> {
+    const filters = JSON.stringify({ label: [`${LABEL_MANAGED}=true`, `${LABEL_WORKER}=${workerId}`] });
+    for (const info of await this.docker.listNetworks({ filters })) {
+      if (!keepJobIds.has(info.Labels?.[LABEL_JOB] ?? '')) await this.removeNetwork(info.Id);
+    }
+  }
+}
+
+/** One network per job, named after it, so a restarted worker finds and removes it. */
+function jobNetworkName(jobId: string): string {
+  return `peerdock-${jobId.slice(0, 24)}`;
 }
 
 function dockerError(error: unknown, doing: string): PeerdockError {

@@ -5,18 +5,27 @@ import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { confinedPath } from '../files/safe-path.js';
 import { fileExists, fileSize, resumableFileSink, sha256OfFile } from '../files/node-files.js';
-import type { JobDefinition } from '../protocol/job.js';
+import { jobDefinitionSchema, type JobDefinition } from '../protocol/job.js';
 import type { ByteSink } from '../protocol/link.js';
 import { jobResultSchema, type JobResult, type OutputFile } from '../protocol/messages.js';
 
 export const logRecordSchema = z.strictObject({ stream: z.enum(['stdout', 'stderr']), data: z.string() });
 export type LogRecord = z.infer<typeof logRecordSchema>;
 
+export const jobMetaSchema = z.strictObject({
+  jobId: z.string(),
+  definition: jobDefinitionSchema,
+  deadlineSeconds: z.number().int().positive(),
+  containerId: z.string().optional(),
+});
+export type JobMeta = z.infer<typeof jobMetaSchema>;
+
 /**
  * The worker's disk:
  *   <dataDir>/inputs/<sha256>          content cache of input files
  *   <dataDir>/jobs/<jobId>/inputs/     the job's inputs by name (hard links into the cache)
  *   <dataDir>/jobs/<jobId>/outputs/    what the container left in /outputs
+ *   <dataDir>/jobs/<jobId>/job.json    definition, deadline and container of a started job
  *   <dataDir>/jobs/<jobId>/logs.jsonl  stdout/stderr as they came
  *   <dataDir>/jobs/<jobId>/result.json written last: its presence means the job is stored
  */
@@ -69,6 +78,35 @@ export class JobStore {
       await link(this.inputPath(ref.sha256), target).catch(() => copyFile(this.inputPath(ref.sha256), target));
     }
     return { inputsDir, outputsDir };
+  }
+
+  /** What a restarted worker needs to adopt a job whose container outlived the old process. */
+  async writeJobMeta(meta: JobMeta): Promise<void> {
+    const path = join(this.jobDir(meta.jobId), 'job.json');
+    await writeFile(`${path}.tmp`, JSON.stringify(meta, null, 2));
+    await rename(`${path}.tmp`, path);
+  }
+
+  async readJobMeta(jobId: string): Promise<JobMeta | undefined> {
+    const text = await readFile(join(this.jobDir(jobId), 'job.json'), 'utf8').catch(() => undefined);
+    const parsed = jobMetaSchema.safeParse(text === undefined ? undefined : parseJsonOrUndefined(text));
+    return parsed.success ? parsed.data : undefined;
+  }
+
+  async jobIds(): Promise<string[]> {
+    const entries = await readdir(join(this.dataDir, 'jobs'), { withFileTypes: true }).catch(() => []);
+    return entries.filter((entry) => entry.isDirectory() && /^[0-9a-f]{64}$/.test(entry.name)).map((entry) => entry.name);
+  }
+
+  async removeJob(jobId: string): Promise<void> {
+    await rm(this.jobDir(jobId), { recursive: true, force: true });
+  }
+
+  /** Replaces the stored logs, e.g. with the engine's complete copy for an adopted job. */
+  async replaceLogs(jobId: string, records: LogRecord[]): Promise<void> {
+    const path = join(this.jobDir(jobId), 'logs.jsonl');
+    await writeFile(`${path}.tmp`, records.map((record) => `${JSON.stringify(record)}\n`).join(''));
+    await rename(`${path}.tmp`, path);
   }
 
   async appendLog(jobId: string, record: LogRecord): Promise<void> {

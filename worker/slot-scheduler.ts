@@ -45,6 +45,19 @@ export class SlotScheduler {
     });
   }
 
+  /**
+   * Runs a task at once, whatever the free slots: for containers a restarted worker adopts,
+   * which are running already.
+   */
+  occupy<T>(task: () => Promise<T>): Promise<T> {
+    this.running++;
+    this.onChange();
+    return task().finally(() => {
+      this.running--;
+      this.next();
+    });
+  }
+
   /** Takes a waiting task out of the line; false if it already started or is unknown. */
   remove(id: string): boolean {
     const index = this.waiting.findIndex((entry) => entry.id === id);

@@ -1,14 +1,15 @@
 import createDebug from 'debug';
+import { openFileSource } from '../files/node-files.js';
 import { acceptPeers, type PeerSession, type Wrtc } from '../peer/connect.js';
 import { preferActiveDtls } from '../peer/node-wrtc.js';
 import { SignalingClient } from '../peer/signaling-client.js';
-import { openFileSource } from '../files/node-files.js';
 import { PeerdockError, toPeerdockError } from '../protocol/errors.js';
 import { computeJobId, type JobDefinition } from '../protocol/job.js';
 import type { JobState } from '../protocol/job-state.js';
 import type { ByteSink, Link } from '../protocol/link.js';
 import { PROTOCOL_VERSION, type JobResult, type Message, type MessageOf } from '../protocol/messages.js';
-import { DEFAULT_LIMITS, DockerRunner, LABEL_ROOM, LABEL_WORKER, type ContainerLimits } from './docker-runner.js';
+import { DEFAULT_LIMITS, DockerRunner, LABEL_ROOM, LABEL_WORKER, type ContainerLimits, type RunOutcome } from './docker-runner.js';
+import { expireStore, type RetentionPolicy } from './housekeeping.js';
 import { JobStore, type LogRecord } from './job-store.js';
 import { SlotScheduler } from './slot-scheduler.js';
 
@@ -26,6 +27,8 @@ export interface WorkerOptions {
   maxOutputBytes: number;
   /** Logs past this many bytes per job are dropped, with a note. */
   maxLogBytes: number;
+  /** Stored results and cached inputs: how long and how much to keep. */
+  retention?: RetentionPolicy;
   wrtc?: Wrtc;
   docker?: DockerRunner;
   limits?: Partial<ContainerLimits>;
@@ -33,7 +36,11 @@ export interface WorkerOptions {
   report?: (line: string) => void;
 }
 
-/** A job this worker holds until it ends; every link that submitted it follows it. */
+export const DEFAULT_RETENTION: RetentionPolicy = { maxAgeMs: 7 * 24 * 3600_000, maxBytes: 20 * 1024 ** 3 };
+const HOUSEKEEPING_INTERVAL_MS = 10 * 60_000;
+const WANT_OUTPUTS_TIMEOUT_MS = 60_000;
+
+/** A job this worker holds until it ends; every link that submitted or attached follows it. */
 interface ActiveJob {
   jobId: string;
   definition: JobDefinition;
@@ -42,34 +49,40 @@ interface ActiveJob {
   abort: AbortController;
   logWrites: Promise<void>;
   logBytes: number;
+  /** Resolves when a queued job is cancelled before it had its slot. */
+  dequeued: Promise<JobResult>;
+  dequeue: (result: JobResult) => void;
 }
 
+/** Per connected peer: the input files we asked it for, and its answers about outputs. */
 interface PeerState {
   awaitedInputs: Map<string, { resolve: () => void; reject: (error: PeerdockError) => void }>;
   wantedOutputs: Map<string, (paths: string[]) => void>;
 }
 
-const WANT_OUTPUTS_TIMEOUT_MS = 60_000;
-
 /**
  * Lends this machine to a queue: answers peers of the queue, takes their jobs, runs them with
- * Docker within the operator's limits, and streams logs and outputs back.
+ * Docker within the operator's limits, and streams logs and outputs back. Containers outlive
+ * the process: a worker restarted on the same data folder adopts them.
  */
 export class PeerdockWorker {
   readonly store: JobStore;
   readonly docker: DockerRunner;
+  /** What this worker did since it started; tests and the operator read these. */
+  readonly stats = { inputBytesReceived: 0, outputBytesSent: 0, containersStarted: 0, containersAdopted: 0, resultsReplayed: 0 };
   private readonly scheduler: SlotScheduler;
   private readonly active = new Map<string, ActiveJob>();
-  private signaling: SignalingClient | undefined;
-  private stopAccepting: (() => void) | undefined;
   private readonly links = new Set<Link>();
+  private readonly peers = new WeakMap<Link, PeerState>();
   /** Inputs being received right now, by sha256, whichever peer sends them. */
   private readonly receivingInputs = new Map<string, Promise<void>>();
-  /** What this worker did since it started; tests and the operator read these. */
-  readonly stats = { inputBytesReceived: 0, outputBytesSent: 0, containersStarted: 0, resultsReplayed: 0 };
-  /** Per connected peer: the input files we asked it for, and its answers about outputs. */
-  private readonly peers = new WeakMap<Link, PeerState>();
+  /** Aborted when the worker stops following its containers (shutdown). */
+  private readonly detach = new AbortController();
   private readonly report: (line: string) => void;
+  private signaling: SignalingClient | undefined;
+  private stopAccepting: (() => void) | undefined;
+  private housekeeping: ReturnType<typeof setInterval> | undefined;
+  private stopping = false;
 
   constructor(readonly options: WorkerOptions) {
     this.store = new JobStore(options.dataDir);
@@ -81,8 +94,7 @@ export class PeerdockWorker {
   async start(): Promise<void> {
     await this.docker.ping();
     await this.store.init();
-    const swept = await this.docker.sweep(this.options.workerId, new Set());
-    if (swept > 0) this.report(`removed ${swept} leftover container(s) of an earlier run`);
+    // The room label needs the signaling keys; connect first, take peers only once adopted.
     this.signaling = await SignalingClient.connect({
       url: this.options.signalUrl,
       queue: this.options.queue,
@@ -90,6 +102,12 @@ export class PeerdockWorker {
       workerId: this.options.workerId,
       capacity: this.capacity(),
     });
+    await this.adoptContainers();
+    await this.docker.sweepNetworks(this.options.workerId, new Set(this.active.keys()));
+    await this.sweepUnclaimedJobs();
+    await this.expire();
+    this.housekeeping = setInterval(() => void this.expire(), HOUSEKEEPING_INTERVAL_MS);
+    this.housekeeping.unref();
     this.stopAccepting = acceptPeers(this.signaling, { wrtc: this.options.wrtc, adjustRemoteSignal: preferActiveDtls }, (session) =>
       this.serve(session),
     );
@@ -99,14 +117,40 @@ export class PeerdockWorker {
     return this.signaling?.keys.roomId;
   }
 
-  async stop(): Promise<void> {
-    this.stopAccepting?.();
-    this.signaling?.close();
+  /** Stops at once: running containers are left to a restarted worker to adopt. */
+  stop(): Promise<void> {
+    return this.shutdown(0);
+  }
+
+  /**
+   * Stops taking jobs; jobs not started yet are handed back to their clients (which dispatch
+   * them elsewhere); running jobs get `graceMs` to finish and deliver. Containers still running
+   * after that are left running, to be adopted by the next worker on this data folder.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    if (!this.stopping) {
+      this.stopping = true;
+      clearInterval(this.housekeeping);
+      this.stopAccepting?.();
+      this.signaling?.close();
+      const handBack: JobResult['error'] = { code: 'ERR_WORKER_STOPPING', message: 'the worker is shutting down before this job started' };
+      // Jobs still receiving inputs are handed back once their inputs are in (see onSubmit).
+      for (const job of this.active.values()) {
+        if (job.state === 'queued' && this.scheduler.remove(job.jobId)) {
+          job.dequeue({ jobId: job.jobId, state: 'failed', exitCode: null, error: handBack, outputs: [] });
+        }
+      }
+    }
+    const deadline = Date.now() + graceMs;
+    while (this.active.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    this.detach.abort();
+    // Give detached jobs a moment to tell their followers, then hang up.
+    await new Promise((resolve) => setTimeout(resolve, this.active.size > 0 ? 200 : 0));
     for (const link of this.links) link.close();
   }
 
   private capacity() {
-    return { cores: this.options.cores, free: this.scheduler.free, queued: this.scheduler.queued };
+    return { cores: this.options.cores, free: this.stopping ? 0 : this.scheduler.free, queued: this.scheduler.queued };
   }
 
   private announceCapacity(): void {
@@ -124,7 +168,6 @@ export class PeerdockWorker {
     const state: PeerState = { awaitedInputs: new Map(), wantedOutputs: new Map() };
     this.peers.set(link, state);
     const { awaitedInputs, wantedOutputs } = state;
-
     link.acceptFiles((start) => {
       const waiter = awaitedInputs.get(start.sha256);
       if (start.jobId || start.path || !waiter) {
@@ -150,23 +193,22 @@ export class PeerdockWorker {
     });
 
     link.onMessage((message) => {
+      const answerWithError = (jobId: string) => (error: unknown) => {
+        const problem = toPeerdockError(error);
+        debug('%s %s failed: %s', message.t, jobId.slice(0, 12), problem.message);
+        if (!link.closed) link.send({ t: 'error', code: problem.code, message: problem.message, jobId });
+      };
       switch (message.t) {
         case 'submit':
-          void this.onSubmit(link, message).catch((error) => {
-            const problem = toPeerdockError(error);
-            debug('submit %s failed: %s', message.jobId.slice(0, 12), problem.message);
-            if (!link.closed) link.send({ t: 'error', code: problem.code, message: problem.message, jobId: message.jobId });
-          });
-          return;
+          return void this.onSubmit(link, message).catch(answerWithError(message.jobId));
+        case 'attach':
+          return void this.onAttach(link, message.jobId).catch(answerWithError(message.jobId));
         case 'want-outputs':
-          wantedOutputs.get(message.jobId)?.(message.paths);
-          return;
+          return wantedOutputs.get(message.jobId)?.(message.paths);
         case 'cancel':
-          this.cancel(message.jobId);
-          return;
+          return this.cancel(message.jobId);
         case 'error':
-          debug('peer %s reported %s: %s', remoteSocketId, message.code, message.message);
-          return;
+          return debug('peer %s reported %s: %s', remoteSocketId, message.code, message.message);
         default:
           link.send({ t: 'error', code: 'ERR_BAD_MESSAGE', message: `a worker does not accept "${message.t}" messages` });
       }
@@ -175,6 +217,7 @@ export class PeerdockWorker {
     link.onClose((error) => {
       debug('peer %s left: %s', remoteSocketId, error.message);
       this.links.delete(link);
+      // Its jobs go on: a client that comes back attaches again by job id.
       for (const job of this.active.values()) job.followers.delete(link);
       for (const waiter of awaitedInputs.values()) waiter.reject(error);
     });
@@ -195,49 +238,90 @@ export class PeerdockWorker {
         `the inputs total ${inputBytes} bytes, over this worker's limit of ${this.options.maxInputBytes} (worker flag --max-input-size)`,
       );
     }
+    if (this.active.has(jobId)) return this.follow(link, this.active.get(jobId)!);
     const stored = await this.store.readResult(jobId);
-    if (stored) {
-      this.report(`job ${short(jobId)} replayed from the stored result`);
-      this.stats.resultsReplayed++;
-      link.send({ t: 'accepted', jobId, cached: true, missing: [] });
-      for await (const record of this.store.readLogs(jobId)) link.send({ t: 'log', jobId, ...record });
-      return this.deliverResult(link, stored);
-    }
+    // Only a job that ran to its end is worth replaying; a failed or cancelled one runs again.
+    if (stored?.state === 'finished') return this.replay(link, stored);
+    if (this.stopping) throw new PeerdockError('ERR_WORKER_STOPPING', 'this worker is shutting down: the job goes to another worker');
 
-    const running = this.active.get(jobId);
-    if (running) {
-      running.followers.add(link);
-      link.send({ t: 'accepted', jobId, cached: false, missing: [] });
-      link.send({ t: 'state', jobId, state: running.state, position: this.scheduler.position(jobId) });
-      return;
-    }
+    const job = this.newJob(jobId, definition, 'sending-inputs', link);
+    const result = this.acceptInputs(link, job).then(
+      () => {
+        if (job.abort.signal.aborted) return cancelledBeforeStart(job);
+        if (this.stopping) return failedResult(jobId, new PeerdockError('ERR_WORKER_STOPPING', 'the worker is shutting down before this job started'));
+        this.setState(job, 'queued');
+        return Promise.race([this.scheduler.schedule(jobId, () => this.execute(job)), job.dequeued]);
+      },
+      (error) => failedResult(jobId, error),
+    );
+    await this.settle(job, result);
+  }
 
+  private async onAttach(link: Link, jobId: string): Promise<void> {
+    const job = this.active.get(jobId);
+    if (job) return this.follow(link, job);
+    const stored = await this.store.readResult(jobId);
+    if (stored) return this.replay(link, stored);
+    throw new PeerdockError('ERR_UNKNOWN_JOB', `this worker holds no job ${jobId.slice(0, 12)}`);
+  }
+
+  /** A second client of a job in progress shares its run. */
+  private follow(link: Link, job: ActiveJob): void {
+    job.followers.add(link);
+    link.send({ t: 'accepted', jobId: job.jobId, cached: false, missing: [] });
+    link.send({ t: 'state', jobId: job.jobId, state: job.state, position: this.scheduler.position(job.jobId) });
+  }
+
+  private async replay(link: Link, stored: JobResult): Promise<void> {
+    this.report(`job ${short(stored.jobId)} replayed from the stored result`);
+    this.stats.resultsReplayed++;
+    link.send({ t: 'accepted', jobId: stored.jobId, cached: true, missing: [] });
+    for await (const record of this.store.readLogs(stored.jobId)) link.send({ t: 'log', jobId: stored.jobId, ...record });
+    await this.deliverResult(link, stored);
+  }
+
+  private newJob(jobId: string, definition: JobDefinition, state: JobState, follower?: Link): ActiveJob {
+    let dequeue!: (result: JobResult) => void;
+    const dequeued = new Promise<JobResult>((resolve) => (dequeue = resolve));
     const job: ActiveJob = {
       jobId,
       definition,
-      state: 'sending-inputs',
-      followers: new Set([link]),
+      state,
+      followers: new Set(follower ? [follower] : []),
       abort: new AbortController(),
       logWrites: Promise.resolve(),
       logBytes: 0,
+      dequeued,
+      dequeue,
     };
     this.active.set(jobId, job);
-    const result = await this.acceptAndRun(link, job).catch((error): JobResult => {
-      const problem = toPeerdockError(error);
-      return { jobId, state: 'failed', exitCode: null, error: problem.toJSON(), outputs: [] };
-    });
-    this.active.delete(jobId);
-    this.report(`job ${short(jobId)} ${result.state}${result.exitCode !== null ? ` with exit code ${result.exitCode}` : ''}${result.error ? `: ${result.error.message}` : ''}`);
+    return job;
+  }
+
+  /** Waits for the job's end, stores it, and hands the result to everyone following. */
+  private async settle(job: ActiveJob, running: Promise<JobResult>): Promise<void> {
+    const result = await running.catch((error) => failedResult(job.jobId, error));
+    this.active.delete(job.jobId);
+    if (result.error?.code === 'ERR_WORKER_STOPPING') {
+      // Not an end: handed back before it started, or detached with its container left running
+      // for the next worker to adopt. Clients dispatch again on this error.
+      this.report(`job ${short(job.jobId)} handed back: ${result.error.message}`);
+      this.broadcast(job, { t: 'error', jobId: job.jobId, code: 'ERR_WORKER_STOPPING', message: result.error.message });
+      return;
+    }
+    this.report(
+      `job ${short(job.jobId)} ${result.state}${result.exitCode !== null ? ` with exit code ${result.exitCode}` : ''}${result.error ? `: ${result.error.message}` : ''}`,
+    );
     await Promise.all([...job.followers].map((follower) => this.deliverResult(follower, result)));
   }
 
-  private async acceptAndRun(link: Link, job: ActiveJob): Promise<JobResult> {
-    const { jobId, definition } = job;
+  /** Asks the submitting peer for the inputs the cache lacks, from where a cut transfer stopped. */
+  private async acceptInputs(link: Link, job: ActiveJob): Promise<void> {
     const { awaitedInputs } = this.peers.get(link)!;
     const wanted: Array<{ sha256: string; offset: number }> = [];
     const elsewhere: Array<Promise<void>> = [];
     const arrivals: Array<Promise<void>> = [];
-    for (const { sha256 } of Object.values(definition.inputs)) {
+    for (const { sha256 } of Object.values(job.definition.inputs)) {
       if (wanted.some((entry) => entry.sha256 === sha256) || (await this.store.hasInput(sha256))) continue;
       const inFlight = this.receivingInputs.get(sha256);
       if (inFlight) {
@@ -252,7 +336,7 @@ export class PeerdockWorker {
       arrivals.push(arrival);
       wanted.push({ sha256, offset: await this.store.partialInputSize(sha256) });
     }
-    link.send({ t: 'accepted', jobId, cached: false, missing: wanted });
+    link.send({ t: 'accepted', jobId: job.jobId, cached: false, missing: wanted });
     try {
       await Promise.all(arrivals);
       await Promise.all(elsewhere).catch((error: PeerdockError) => {
@@ -261,41 +345,64 @@ export class PeerdockWorker {
     } finally {
       for (const { sha256 } of wanted) awaitedInputs.delete(sha256);
     }
-    if (job.abort.signal.aborted) return { jobId, state: 'cancelled', exitCode: null, outputs: [] };
-    this.setState(job, 'queued');
-    return this.scheduler.schedule(jobId, () => this.run(job));
   }
 
-  private async run(job: ActiveJob): Promise<JobResult> {
+  /** Pull, prepare, run (or adopt), collect and store one job. */
+  private async execute(job: ActiveJob, adopted?: { containerId: string; deadlineSeconds: number }): Promise<JobResult> {
     const { jobId, definition } = job;
-    if (job.abort.signal.aborted) return { jobId, state: 'cancelled', exitCode: null, outputs: [] };
-    if (!(await this.docker.hasImage(definition.image))) {
-      this.setState(job, 'pulling');
-      let lastSent = 0;
-      await this.docker.pull(definition.image, (progress) => {
-        if (Date.now() - lastSent < 200) return;
-        lastSent = Date.now();
-        this.broadcast(job, { t: 'pull', jobId, image: definition.image, ...progress });
+    if (job.abort.signal.aborted) return cancelledBeforeStart(job);
+    let containerId: string;
+    let deadlineSeconds: number;
+    if (adopted) {
+      ({ containerId, deadlineSeconds } = adopted);
+    } else {
+      if (!(await this.docker.hasImage(definition.image))) {
+        this.setState(job, 'pulling');
+        let lastSent = 0;
+        await this.docker.pull(definition.image, (progress) => {
+          if (Date.now() - lastSent < 200) return;
+          lastSent = Date.now();
+          this.broadcast(job, { t: 'pull', jobId, image: definition.image, ...progress });
+        });
+      }
+      const { inputsDir, outputsDir } = await this.store.prepareJob(jobId, definition);
+      deadlineSeconds = Math.min(definition.maxDuration ?? this.options.maxJobDurationSeconds, this.options.maxJobDurationSeconds);
+      await this.store.writeJobMeta({ jobId, definition, deadlineSeconds });
+      containerId = await this.docker.create({
+        jobId,
+        definition,
+        inputsDir,
+        outputsDir,
+        labels: { [LABEL_WORKER]: this.options.workerId, [LABEL_ROOM]: this.roomId ?? '' },
+        limits: { ...DEFAULT_LIMITS, ...this.options.limits },
       });
+      await this.store.writeJobMeta({ jobId, definition, deadlineSeconds, containerId });
     }
-    const { inputsDir, outputsDir } = await this.store.prepareJob(jobId, definition);
-    const deadlineSeconds = Math.min(definition.maxDuration ?? this.options.maxJobDurationSeconds, this.options.maxJobDurationSeconds);
-    const outcome = await this.docker.run({
-      jobId,
-      definition,
-      inputsDir,
-      outputsDir,
-      labels: { [LABEL_WORKER]: this.options.workerId, [LABEL_ROOM]: this.roomId ?? '' },
-      limits: { ...DEFAULT_LIMITS, ...this.options.limits },
-      deadlineSeconds,
-      signal: job.abort.signal,
-      onStarted: () => {
-        this.stats.containersStarted++;
-        this.setState(job, 'running');
-      },
-      onLog: (stream, data) => this.log(job, { stream, data }),
-    });
+    let outcome: RunOutcome;
+    try {
+      outcome = await this.docker.follow(containerId, {
+        deadlineSeconds,
+        start: !adopted,
+        signal: job.abort.signal,
+        detach: this.detach.signal,
+        onStarted: () => {
+          if (adopted) this.stats.containersAdopted++;
+          else this.stats.containersStarted++;
+          this.setState(job, 'running');
+        },
+        onLog: (stream, data) => this.log(job, { stream, data }),
+      });
+    } catch (error) {
+      // Detached by a shutdown: leave the container be. Anything else: clean up.
+      if (toPeerdockError(error).code !== 'ERR_WORKER_STOPPING') await this.docker.remove(containerId, jobId);
+      throw error;
+    }
+    await job.logWrites;
+    // An adopted job missed what it printed while no worker listened: keep the engine's full copy.
+    if (adopted) await this.store.replaceLogs(jobId, await this.docker.logs(containerId));
+    await this.docker.remove(containerId, jobId);
     if (outcome.timedOut) this.log(job, { stream: 'stderr', data: `\npeerdock: stopped after the ${deadlineSeconds}s deadline\n` });
+    if (outcome.cancelled) this.log(job, { stream: 'stderr', data: '\npeerdock: cancelled\n' });
     const { files, refused } = await this.store.collectOutputs(jobId);
     for (const path of refused) {
       this.log(job, { stream: 'stderr', data: `peerdock: output "${path}" was not returned: only regular files are (symlinks are never followed)\n` });
@@ -317,21 +424,56 @@ export class PeerdockWorker {
       durationMs: outcome.durationMs,
       ...(outcome.timedOut ? { error: { code: 'ERR_JOB_TIMEOUT', message: `the job ran past its ${deadlineSeconds}s deadline` } } : {}),
     };
-    // Only a job that ran to its end is a result worth replaying; anything else runs again.
-    if (result.state === 'finished') await this.store.writeResult(result);
+    await this.store.writeResult(result);
     return result;
+  }
+
+  /**
+   * At start: containers of this worker that outlived the previous process are followed again
+   * (they keep their slot); those no job folder explains are removed.
+   */
+  private async adoptContainers(): Promise<void> {
+    for (const container of await this.docker.jobContainers(this.options.workerId)) {
+      const meta = await this.store.readJobMeta(container.jobId);
+      const stored = await this.store.readResult(container.jobId);
+      if (!meta || meta.containerId !== container.containerId || stored || this.active.has(container.jobId)) {
+        await this.docker.remove(container.containerId, container.jobId);
+        continue;
+      }
+      const job = this.newJob(meta.jobId, meta.definition, 'running');
+      this.report(`job ${short(meta.jobId)} adopted from an earlier run (${container.running ? 'still running' : 'exited'})`);
+      const adopted = { containerId: container.containerId, deadlineSeconds: meta.deadlineSeconds };
+      void this.settle(job, this.scheduler.occupy(() => this.execute(job, adopted)));
+    }
+  }
+
+  /** Job folders with neither a stored result nor a job in hand are what a crash left behind. */
+  private async sweepUnclaimedJobs(): Promise<void> {
+    for (const jobId of await this.store.jobIds()) {
+      if (this.active.has(jobId) || (await this.store.readResult(jobId))) continue;
+      await this.store.removeJob(jobId);
+    }
+  }
+
+  private async expire(): Promise<void> {
+    const keep = new Set<string>();
+    for (const job of this.active.values()) {
+      keep.add(job.jobId);
+      for (const ref of Object.values(job.definition.inputs)) keep.add(ref.sha256);
+    }
+    const removed = await expireStore(this.options.dataDir, this.options.retention ?? DEFAULT_RETENTION, keep).catch((error) => {
+      debug('housekeeping failed: %s', (error as Error).message);
+      return 0;
+    });
+    if (removed > 0) this.report(`expired ${removed} stored result(s) and cached input(s)`);
   }
 
   private cancel(jobId: string): void {
     const job = this.active.get(jobId);
     if (!job) return;
     job.abort.abort();
-    if (this.scheduler.remove(jobId)) {
-      // It never started: settle it here, since its slot task will not run.
-      this.active.delete(jobId);
-      const result: JobResult = { jobId, state: 'cancelled', exitCode: null, outputs: [] };
-      for (const follower of job.followers) void this.deliverResult(follower, result);
-    }
+    // A job still waiting for its slot never reaches Docker: it ends here.
+    if (this.scheduler.remove(jobId)) job.dequeue({ jobId, state: 'cancelled', exitCode: null, outputs: [] });
   }
 
   private setState(job: ActiveJob, state: JobState): void {
@@ -394,6 +536,15 @@ export class PeerdockWorker {
       debug('delivering %s failed: %s', short(result.jobId), (error as Error).message);
     }
   }
+}
+
+function failedResult(jobId: string, error: unknown): JobResult {
+  return { jobId, state: 'failed', exitCode: null, error: toPeerdockError(error).toJSON(), outputs: [] };
+}
+
+/** A job its client cancelled before it reached Docker. */
+function cancelledBeforeStart(job: ActiveJob): JobResult {
+  return { jobId: job.jobId, state: 'cancelled', exitCode: null, outputs: [] };
 }
 
 function short(jobId: string): string {
