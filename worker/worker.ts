@@ -302,11 +302,13 @@ export class PeerdockWorker {
   private async settle(job: ActiveJob, running: Promise<JobResult>): Promise<void> {
     const result = await running.catch((error) => failedResult(job.jobId, error));
     this.active.delete(job.jobId);
-    if (result.error?.code === 'ERR_WORKER_STOPPING') {
-      // Not an end: handed back before it started, or detached with its container left running
-      // for the next worker to adopt. Clients dispatch again on this error.
-      this.report(`job ${short(job.jobId)} handed back: ${result.error.message}`);
-      this.broadcast(job, { t: 'error', jobId: job.jobId, code: 'ERR_WORKER_STOPPING', message: result.error.message });
+    const code = result.error?.code;
+    if (code === 'ERR_WORKER_STOPPING' || (code === 'ERR_PEER_LOST' && !result.startedAt)) {
+      // Not an end: handed back before it started (its inputs never all arrived, or the worker
+      // is stopping), or detached with its container left for the next worker to adopt. Sent as
+      // an error, which clients answer by dispatching again.
+      this.report(`job ${short(job.jobId)} handed back: ${result.error!.message}`);
+      this.broadcast(job, { t: 'error', jobId: job.jobId, code: code!, message: result.error!.message });
       return;
     }
     this.report(
