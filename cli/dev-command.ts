@@ -6,7 +6,7 @@ import { generateQueue } from '../protocol/queue-keys.js';
 import { startSignalingServer } from '../signaling/server.js';
 import { DockerRunner } from '../worker/docker-runner.js';
 import { PeerdockWorker } from '../worker/worker.js';
-import { defaultDataDir, durationFlag, fromEnv, positiveInteger } from './common.js';
+import { defaultDataDir, fromEnv, positiveInteger } from './common.js';
 import { frameDir } from './frame-dir.js';
 
 const help = `
@@ -50,10 +50,6 @@ export async function run(argv: string[]): Promise<void> {
     workerId: 'dev-worker',
     cores: positiveInteger(cli.flags.cores ?? fromEnv('CORES'), 'cores', 2),
     dataDir: resolve(defaultDataDir('dev-worker')),
-    maxJobDurationSeconds: durationFlag(undefined, 'max-job-duration', '1h'),
-    maxInputBytes: 10 * 1024 ** 3,
-    maxOutputBytes: 10 * 1024 ** 3,
-    maxLogBytes: 64 * 1024 ** 2,
     wrtc: nodeWrtc(),
     docker,
     report: (line) => process.stdout.write(`worker: ${line}\n`),

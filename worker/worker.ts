@@ -21,12 +21,14 @@ export interface WorkerOptions {
   workerId: string;
   cores: number;
   dataDir: string;
-  maxJobDurationSeconds: number;
-  maxInputBytes: number;
+  /** Longest a job may run; a job's own maxDuration is capped by it. */
+  maxJobDurationSeconds?: number;
+  /** Largest total of a job's inputs; a job over it is refused with ERR_TOO_LARGE. */
+  maxInputBytes?: number;
   /** Largest total of a job's /outputs; a job over it fails with ERR_TOO_LARGE. */
-  maxOutputBytes: number;
+  maxOutputBytes?: number;
   /** Logs past this many bytes per job are dropped, with a note. */
-  maxLogBytes: number;
+  maxLogBytes?: number;
   /** Stored results and cached inputs: how long and how much to keep. */
   retention?: RetentionPolicy;
   wrtc?: Wrtc;
@@ -35,6 +37,14 @@ export interface WorkerOptions {
   /** One line per notable event, for the operator's terminal. */
   report?: (line: string) => void;
 }
+
+/** The operator's ceilings when not set: what `peerdock worker run --help` documents. */
+export const WORKER_DEFAULTS = {
+  maxJobDurationSeconds: 3600,
+  maxInputBytes: 10 * 1024 ** 3,
+  maxOutputBytes: 10 * 1024 ** 3,
+  maxLogBytes: 64 * 1024 ** 2,
+};
 
 export const DEFAULT_RETENTION: RetentionPolicy = { maxAgeMs: 7 * 24 * 3600_000, maxBytes: 20 * 1024 ** 3 };
 const HOUSEKEEPING_INTERVAL_MS = 10 * 60_000;
@@ -84,7 +94,10 @@ export class PeerdockWorker {
   private housekeeping: ReturnType<typeof setInterval> | undefined;
   private stopping = false;
 
-  constructor(readonly options: WorkerOptions) {
+  readonly options: WorkerOptions & typeof WORKER_DEFAULTS;
+
+  constructor(options: WorkerOptions) {
+    this.options = { ...WORKER_DEFAULTS, ...stripUndefined(options) };
     this.store = new JobStore(options.dataDir);
     this.docker = options.docker ?? new DockerRunner();
     this.scheduler = new SlotScheduler(options.cores, () => this.announceCapacity());
@@ -551,4 +564,8 @@ function cancelledBeforeStart(job: ActiveJob): JobResult {
 
 function short(jobId: string): string {
   return jobId.slice(0, 12);
+}
+
+function stripUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, member]) => member !== undefined)) as T;
 }
