@@ -1,4 +1,5 @@
 import type { JobEvent, RunJobResult } from '../client/run-job.js';
+import { describeConnection } from '../peer/connection-report.js';
 import { PeerdockError } from '../protocol/errors.js';
 import { describeState } from '../protocol/job-state.js';
 import type { ProgressLine } from './progress-line.js';
@@ -14,6 +15,8 @@ export function showEvent(event: JobEvent, progress: ProgressLine): void {
       return progress.note(`${describeState(event.state)}${event.position ? ` (position ${event.position})` : ''}`);
     case 'worker':
       return progress.note(`worker ${event.workerId}`);
+    case 'connected':
+      return progress.note(`connected to ${event.workerId}: ${event.connection ? describeConnection(event.connection) : 'connection type unknown'}`);
     case 'retry':
       return progress.note(`lost worker ${event.workerId} (${event.reason}); dispatching again (attempt ${event.attempt + 1})`);
     case 'pull':

@@ -7,7 +7,7 @@ import { PeerdockError, toPeerdockError } from '../protocol/errors.js';
 import { buildJobDefinition, computeJobId, type JobSpec } from '../protocol/job.js';
 import { describeState } from '../protocol/job-state.js';
 import { assertQueue } from '../protocol/queue-keys.js';
-import { durationFlag, fromEnv, signalUrlFlag } from './common.js';
+import { durationFlag, fromEnv, iceServersFlag, signalUrlFlag } from './common.js';
 import { finishJob, showEvent } from './job-report.js';
 import { ProgressLine } from './progress-line.js';
 
@@ -34,7 +34,10 @@ const help = `
     --json                  Print one JSON line with the result at the end
     --detach                Return once a worker holds the job and its inputs (--json: {"jobId","state"});
                             follow it later with "peerdock job attach" 
-    --verbose               Show progress lines even when stderr is not a terminal
+    --verbose               Show progress lines even when stderr is not a terminal, among them
+                            how the worker was reached (direct, through STUN, relayed by TURN)
+    --ice-servers <json>    Your own STUN/TURN servers, used first and in addition to   PEERDOCK_ICE_SERVERS
+                            the signaling server's, e.g. '[{"urls":"turn:h:3478","username":"u","credential":"p"}]'
 
   Exit codes
     the container's exit code when it ran; 124 timed out; 125 the job failed to run
@@ -67,6 +70,7 @@ export async function run(argv: string[]): Promise<void> {
       json: { type: 'boolean', default: false },
       detach: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
+      iceServers: { type: 'string' },
     },
   });
   const input = cli.input;
@@ -103,7 +107,7 @@ export async function run(argv: string[]): Promise<void> {
   onInterrupt(progress, cancel);
   const common = {
     signaling,
-    peer: { wrtc: nodeWrtc() },
+    peer: { wrtc: nodeWrtc(), iceServers: iceServersFlag(cli.flags.iceServers ?? fromEnv('ICE_SERVERS')) },
     jobId,
     definition,
     inputs: inputs.sources,

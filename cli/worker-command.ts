@@ -6,7 +6,7 @@ import { nodeWrtc } from '../peer/node-wrtc.js';
 import { PeerdockError } from '../protocol/errors.js';
 import { assertQueue } from '../protocol/queue-keys.js';
 import { PeerdockWorker } from '../worker/worker.js';
-import { defaultDataDir, durationFlag, fromEnv, positiveInteger, signalUrlFlag, sizeFlag } from './common.js';
+import { defaultDataDir, durationFlag, fromEnv, iceServersFlag, positiveInteger, signalUrlFlag, sizeFlag } from './common.js';
 
 const help = `
   Usage
@@ -34,6 +34,9 @@ const help = `
                               still running are left for the next start to adopt. A second
                               signal exits at once.                                 PEERDOCK_SHUTDOWN_GRACE
     --id <name>               Name shown to clients (default: host name + data dir) PEERDOCK_ID
+    --ice-servers <json>      This worker's own STUN/TURN servers, used first and in  PEERDOCK_ICE_SERVERS
+                              addition to the signaling server's, e.g.
+                              '[{"urls":"turn:turn.example.org:3478","username":"u","credential":"p"}]'
 
   Examples
     $ peerdock worker run --cores=2 my-queue-6a1f0c
@@ -59,6 +62,7 @@ export async function run(argv: string[]): Promise<void> {
       maxStoreSize: { type: 'string' },
       shutdownGrace: { type: 'string' },
       id: { type: 'string' },
+      iceServers: { type: 'string' },
     },
   });
   const [subcommand, ...input] = cli.input;
@@ -88,7 +92,7 @@ export async function run(argv: string[]): Promise<void> {
       maxAgeMs: durationFlag(cli.flags.keepResults ?? fromEnv('KEEP_RESULTS'), 'keep-results', '7d') * 1000,
       maxBytes: sizeFlag(cli.flags.maxStoreSize ?? fromEnv('MAX_STORE_SIZE'), 'max-store-size', '20G'),
     },
-    wrtc: nodeWrtc(),
+    wrtc: nodeWrtc({ iceServers: iceServersFlag(cli.flags.iceServers ?? fromEnv('ICE_SERVERS')) }),
     report: (line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`),
   });
   const graceSeconds = durationFlag(cli.flags.shutdownGrace ?? fromEnv('SHUTDOWN_GRACE'), 'shutdown-grace', '30s');

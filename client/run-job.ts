@@ -1,5 +1,6 @@
 import createDebug from 'debug';
 import { dialPeer, type PeerOptions } from '../peer/connect.js';
+import type { ConnectionReport } from '../peer/connection-report.js';
 import type { SignalingClient } from '../peer/signaling-client.js';
 import { PeerdockError, toPeerdockError } from '../protocol/errors.js';
 import type { JobDefinition } from '../protocol/job.js';
@@ -14,6 +15,8 @@ const debug = createDebug('peerdock:client');
 export type JobEvent =
   | { type: 'state'; state: JobState; position?: number }
   | { type: 'worker'; workerId: string }
+  /** The data channel to the worker is open; `connection` says how (direct, STUN, TURN relay). */
+  | { type: 'connected'; workerId: string; connection?: ConnectionReport }
   | { type: 'retry'; attempt: number; workerId: string; reason: string }
   | { type: 'pull'; status: string; current: number; total: number }
   | { type: 'log'; stream: 'stdout' | 'stderr'; data: string }
@@ -129,7 +132,8 @@ async function followOn(
   emit: (event: JobEvent) => void,
 ): Promise<Omit<RunJobResult, 'workerId'> | Omit<DetachedJob, 'workerId'>> {
   emit({ type: 'worker', workerId: worker.workerId });
-  const { link } = await dialPeer(options.signaling, worker.socketId, options.peer);
+  const { link, connection } = await dialPeer(options.signaling, worker.socketId, options.peer);
+  emit({ type: 'connected', workerId: worker.workerId, ...(connection ? { connection } : {}) });
   try {
     return await followOverLink(link, options, mode, emit);
   } finally {

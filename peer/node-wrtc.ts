@@ -3,6 +3,14 @@ import { RTCIceCandidate, RTCPeerConnection, RTCSessionDescription } from 'node-
 import type { IceServer } from '../protocol/signaling-events.js';
 import type { Wrtc } from './connect.js';
 
+export interface NodeWrtcOptions {
+  /**
+   * ICE servers of this process (`peerdock worker run --ice-servers`), used before and in addition
+   * to those of each connection (the signaling server's).
+   */
+  iceServers?: IceServer[];
+}
+
 /**
  * The WebRTC implementation simple-peer uses in Node: node-datachannel's polyfill, with two
  * corrections measured on these machines (see shared/design.md):
@@ -10,12 +18,14 @@ import type { Wrtc } from './connect.js';
  *   so offers and answers are handed out as plain objects;
  * - on a host whose only interface is loopback, ICE gathers nothing unless bound to 127.0.0.1.
  */
-export function nodeWrtc(): Wrtc {
+export function nodeWrtc(options: NodeWrtcOptions = {}): Wrtc {
   const bindAddress = onlyLoopback() ? '127.0.0.1' : undefined;
+  const ownServers = options.iceServers ?? [];
 
   class PeerConnection extends RTCPeerConnection {
     constructor(config: RTCConfiguration = {}) {
-      super({ ...config, iceServers: encodeIceServers(config.iceServers ?? []), ...(bindAddress ? { bindAddress } : {}) } as RTCConfiguration);
+      const iceServers = [...ownServers, ...(config.iceServers ?? [])] as RTCIceServer[];
+      super({ ...config, iceServers: encodeIceServers(iceServers), ...(bindAddress ? { bindAddress } : {}) } as RTCConfiguration);
     }
     override async createOffer(): Promise<RTCSessionDescriptionInit> {
       const description = await super.createOffer();

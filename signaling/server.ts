@@ -19,6 +19,7 @@ import {
   type SignalDelivery,
 } from '../protocol/signaling-events.js';
 import { serveStatic } from './static-files.js';
+import { iceServersForClient, type IceConfigOptions } from './turn-credentials.js';
 
 const debug = createDebug('peerdock:signaling');
 
@@ -32,9 +33,10 @@ interface SocketData {
 
 type PeerSocket = Socket<Record<string, (...args: unknown[]) => void>, Record<string, (...args: unknown[]) => void>, Record<string, never>, SocketData>;
 
-export interface SignalingServerOptions {
+export interface SignalingServerOptions extends IceConfigOptions {
   port: number;
   host: string;
+  /** Static ICE servers handed to every peer as they are. */
   iceServers?: IceServer[];
   /** Folder with the built frame, served at `/`. */
   staticDir?: string;
@@ -61,7 +63,21 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
     cors: { origin: '*' },
     serveClient: false,
   });
-  const config: ServerConfig = { iceServers: options.iceServers ?? [] };
+  /**
+   * Each socket gets its own ICE configuration: TURN credentials are minted per socket and sent
+   * again before they expire (the client keeps the latest), so a worker online for days still
+   * hands valid ones to its peers. The TURN secret itself never leaves this process.
+   */
+  const sendConfig = (socket: PeerSocket) => {
+    const { iceServers, expiresAt } = iceServersForClient(options);
+    const config: ServerConfig = { iceServers };
+    socket.emit(SignalingEvent.config, config);
+    if (expiresAt === undefined) return;
+    const refreshInMs = Math.max(1000, ((expiresAt - Date.now() / 1000) * 1000) / 2);
+    const timer = setTimeout(() => sendConfig(socket), Math.min(refreshInMs, 2 ** 31 - 1));
+    timer.unref();
+    socket.once('disconnect', () => clearTimeout(timer));
+  };
 
   io.use((socket, next) => {
     const auth = handshakeAuthSchema.safeParse(socket.handshake.auth);
@@ -80,7 +96,7 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
     debug('%s joined room %s as %s', socket.id, roomId.slice(0, 8), role);
     void socket.join(roomId);
     if (role === 'worker') void socket.join(workersRoom(roomId));
-    socket.emit(SignalingEvent.config, config);
+    sendConfig(socket);
     if (role === 'worker') void broadcastPresence(io, roomId);
     else void presenceOf(io, roomId).then((workers) => socket.emit(SignalingEvent.presence, { workers }));
 
