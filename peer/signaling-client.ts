@@ -46,6 +46,7 @@ export class SignalingClient {
   private readonly signalListeners = new Set<(from: string, payload: SignalPayload) => void>();
   private readonly connectionListeners = new Set<(connected: boolean) => void>();
   private deliveries: Promise<void> = Promise.resolve();
+  private sends: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly socket: Socket,
@@ -149,11 +150,20 @@ export class SignalingClient {
     return () => this.connectionListeners.delete(listener);
   }
 
-  async sendSignal(to: string, payload: SignalPayload): Promise<void> {
-    const from = this.socket.id;
-    if (!from) throw new PeerdockError('ERR_SIGNALING', 'not connected to the signaling server');
-    const envelope = await sealEnvelope(this.keys.signalKey, { roomId: this.keys.roomId, from, to }, payload);
-    this.socket.emit(SignalingEvent.signal, { to, envelope });
+  /**
+   * Seals and sends a signal. Sealing is asynchronous, so sends are chained: signals leave in the
+   * order given (an offer before its candidates), or libdatachannel refuses a candidate that
+   * arrives before its description.
+   */
+  sendSignal(to: string, payload: SignalPayload): Promise<void> {
+    const send = this.sends.then(async () => {
+      const from = this.socket.id;
+      if (!from) throw new PeerdockError('ERR_SIGNALING', 'not connected to the signaling server');
+      const envelope = await sealEnvelope(this.keys.signalKey, { roomId: this.keys.roomId, from, to }, payload);
+      this.socket.emit(SignalingEvent.signal, { to, envelope });
+    });
+    this.sends = send.catch(() => {});
+    return send;
   }
 
   /** Workers: announce free slots; the server pushes presence to the room. */

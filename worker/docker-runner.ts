@@ -227,9 +227,9 @@ export class DockerRunner {
     };
     request.signal.addEventListener('abort', onAbort, { once: true });
     if (request.signal.aborted) onAbort();
+    let onDetach = () => {};
     const detached = new Promise<never>((_, reject) => {
-      const onDetach = () =>
-        reject(new PeerdockError('ERR_WORKER_STOPPING', 'the worker stopped following the container; a restarted worker adopts it'));
+      onDetach = () => reject(new PeerdockError('ERR_WORKER_STOPPING', 'the worker stopped following the container; a restarted worker adopts it'));
       if (request.detach.aborted) onDetach();
       else request.detach.addEventListener('abort', onDetach, { once: true });
     });
@@ -255,6 +255,8 @@ export class DockerRunner {
     } finally {
       clearTimeout(deadline);
       request.signal.removeEventListener('abort', onAbort);
+      // The detach signal is the worker's, shared by every job: leave no listener behind.
+      request.detach.removeEventListener('abort', onDetach);
       stream?.destroy();
     }
   }
