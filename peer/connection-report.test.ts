@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { CandidateTally, connectionKind, describeConnection, explainConnectFailure, readConnectionReport } from './connection-report.js';
 
-const candidate = (typ: string) => ({ type: 'candidate', candidate: { candidate: `candidate:1 1 UDP 2122317823 10.1.0.2 40000 typ ${typ}`, sdpMid: '0' } });
+let port = 40000;
+const candidate = (typ: string) => ({ type: 'candidate', candidate: { candidate: `candidate:1 1 UDP 2122317823 10.1.0.2 ${port++} typ ${typ}`, sdpMid: '0' } });
 
 describe('connection report', () => {
   test('kind from the selected pair', () => {
@@ -34,9 +35,11 @@ describe('connection report', () => {
     tally.addLocal(candidate('host'));
     tally.addLocal(candidate('srflx'));
     tally.addLocal({ type: 'offer', sdp: 'v=0\r\na=candidate:2 1 UDP 1 10.1.0.2 5000 typ host\r\n' });
+    tally.addLocal(candidate('host'));
+    tally.addLocal({ type: 'candidate', candidate: { candidate: 'candidate:2 1 UDP 1 10.1.0.2 5000 typ host' } }); // again: not counted
     tally.addRemote(candidate('srflx'));
     const noTurn = explainConnectFailure(tally, [{ urls: 'stun:198.51.100.1:3478' }], 'the worker');
-    assert.match(noTurn, /our candidates host ×2, srflx ×1; the worker's srflx ×1; 1 STUN and no TURN URL\(s\)/);
+    assert.match(noTurn, /our candidates host ×3, srflx ×1; the worker's srflx ×1; 1 STUN and no TURN URL\(s\)/);
     assert.match(noTurn, /a TURN server usually fixes this/);
     assert.match(explainConnectFailure(tally, [{ urls: ['turn:h:3478'], username: 'u', credential: 'c' }]), /gave us no relay candidate/);
     assert.match(explainConnectFailure(new CandidateTally(), []), /none \(no signal came back\); no STUN or TURN server/);

@@ -86,28 +86,39 @@ function normaliseType(type: string): string {
 export class CandidateTally {
   readonly local = new Map<string, number>();
   readonly remote = new Map<string, number>();
-  /** The peer's end-of-candidates or any remote signal was seen. */
+  /** Signals received from the peer, candidates or not. */
   remoteSignals = 0;
+  // The same candidate may come in an SDP and trickled again: count each address once.
+  private readonly seen = new Set<string>();
 
   addLocal(signal: unknown): void {
-    for (const type of candidateTypesIn(signal)) this.local.set(type, (this.local.get(type) ?? 0) + 1);
+    this.add('local', this.local, signal);
   }
 
   addRemote(signal: unknown): void {
     this.remoteSignals++;
-    for (const type of candidateTypesIn(signal)) this.remote.set(type, (this.remote.get(type) ?? 0) + 1);
+    this.add('remote', this.remote, signal);
+  }
+
+  private add(side: string, counts: Map<string, number>, signal: unknown): void {
+    for (const { type, key } of candidatesIn(signal)) {
+      if (this.seen.has(`${side} ${key}`)) continue;
+      this.seen.add(`${side} ${key}`);
+      counts.set(type, (counts.get(type) ?? 0) + 1);
+    }
   }
 }
 
-function candidateTypesIn(signal: unknown): string[] {
+/** `candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type> …` */
+function candidatesIn(signal: unknown): Array<{ type: string; key: string }> {
   if (!signal || typeof signal !== 'object') return [];
   const lines: string[] = [];
   const { candidate, sdp } = signal as { candidate?: { candidate?: unknown }; sdp?: unknown };
   if (candidate && typeof candidate.candidate === 'string') lines.push(candidate.candidate);
   if (typeof sdp === 'string') lines.push(...sdp.split(/\r?\n/).filter((line) => line.startsWith('a=candidate:')));
   return lines.flatMap((line) => {
-    const match = /\btyp\s+(\w+)/.exec(line);
-    return match ? [match[1]!] : [];
+    const match = /candidate:\S+\s+\S+\s+(\S+)\s+\S+\s+(\S+)\s+(\d+)\s+typ\s+(\w+)/i.exec(line);
+    return match ? [{ type: match[4]!.toLowerCase(), key: `${match[1]!.toLowerCase()} ${match[2]} ${match[3]} ${match[4]}` }] : [];
   });
 }
 

@@ -3,6 +3,8 @@
 // As root (CI), it re-runs itself inside a fresh network namespace that has only loopback, so
 // WebRTC, socket.io and browser traffic cannot leave the machine (see shared/design.md).
 // `npm test -- worker protocol/job` runs only test files whose path contains one of the words.
+// The NAT lab (nat-lab/) builds its own named namespaces with `ip netns`, which works from
+// inside that loopback-only namespace too; it skips itself when not root (fails on CI).
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
