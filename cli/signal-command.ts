@@ -37,7 +37,9 @@ const help = `
     $ peerdock signal --port 8080 --host 127.0.0.1
     $ PEERDOCK_TURN_SECRET=… peerdock signal --host 0.0.0.0 \\
         --stun stun:turn.example.org:3478 --turn turn:turn.example.org:3478
-    (coturn: turnserver --use-auth-secret --static-auth-secret=… --realm=example.org)
+    (coturn: turnserver --use-auth-secret --static-auth-secret=… --realm=example.org
+       --denied-peer-ip=10.0.0.0-10.255.255.255 --denied-peer-ip=172.16.0.0-172.31.255.255
+       --denied-peer-ip=192.168.0.0-192.168.255.255   (without these, relays were measured to stall))
 `;
 
 export async function run(argv: string[]): Promise<void> {

@@ -165,7 +165,10 @@ export function explainConnectFailure(tally: CandidateTally, iceServers: Readonl
   } else if (!remoteRelay) {
     fix = `A TURN server is configured but ${peerName} gathered no relay candidate: check that it can reach the TURN server (and its own --ice-servers).`;
   } else {
-    fix = 'Both sides had relay candidates and still could not connect: check that the TURN server may relay between its own addresses (coturn: its relay range must not be in --denied-peer-ip) and that no firewall blocks its relay ports.';
+    fix =
+      'Both sides had relay candidates and still could not connect: check the TURN server. coturn should refuse private peers ' +
+      '(--denied-peer-ip for 10.0.0.0-10.255.255.255, 172.16.0.0-172.31.255.255, 192.168.0.0-192.168.255.255; without them ICE was measured to stall) ' +
+      'but not its own public address, and no firewall may block its relay ports.';
   }
   return `${tried} ${fix}`;
 }
