@@ -2,6 +2,7 @@
  * Real Chromium for the frame's tests: Debian's /usr/bin/chromium driven by playwright-core
  * (never a downloaded browser), with the flags that let WebRTC gather loopback candidates.
  */
+import { appendFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -39,6 +40,7 @@ export function watchPage(page: Page): { problems: string[] } {
   const problems: string[] = [];
   page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
   page.on('console', (message) => {
+    if (process.env.PEERDOCK_E2E_CONSOLE) appendFileSync(process.env.PEERDOCK_E2E_CONSOLE, `[browser ${message.type()}] ${message.text()}\n`);
     if (message.type() === 'error') problems.push(`console: ${message.text()}`);
   });
   return { problems };
@@ -47,4 +49,9 @@ export function watchPage(page: Page): { problems: string[] } {
 export async function screenshot(page: Page, name: string): Promise<void> {
   await mkdir(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/** With PEERDOCK_E2E_CONSOLE=<file>, notes (and the pages' console) go to that file. */
+export function debugNote(text: string): void {
+  if (process.env.PEERDOCK_E2E_CONSOLE) appendFileSync(process.env.PEERDOCK_E2E_CONSOLE, `${text}\n`);
 }

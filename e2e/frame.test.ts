@@ -8,10 +8,11 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import { encodeHashValue } from '../protocol/hash-params.js';
-import { launchChromium, screenshot, watchPage } from './frame-browser.js';
+import { debugNote, launchChromium, screenshot, watchPage } from './frame-browser.js';
+import { startHostServer } from './frame-host-server.js';
 import { randomQueue, removeTempDirs, startSignal, startWorker, TEST_IMAGE, type Running } from './harness.js';
 
-const RUN_TIMEOUT = 60_000;
+const RUN_TIMEOUT = Number(process.env.PEERDOCK_E2E_RUN_TIMEOUT ?? 60_000);
 
 describe('the frame in Chromium', () => {
   let signal: Running & { url: string };
@@ -141,6 +142,55 @@ describe('the frame in Chromium', () => {
     assert.ok(await page.locator('[data-testid=run]').isVisible());
     await screenshot(page, '06-malformed-hash');
     await page.close();
+  });
+
+  test('inside a metapage: inputs become files, outputs come back by path, autostart reruns', async () => {
+    const host = await startHostServer();
+    try {
+      const page = await context.newPage();
+      const { problems } = watchPage(page);
+      const job = {
+        image: TEST_IMAGE,
+        command:
+          'sh -c "mkdir -p /outputs/nested; tr a-z A-Z < /inputs/text.txt > /outputs/upper.txt; cp /inputs/config.json /outputs/nested/config.json; cp /inputs/bytes.bin /outputs/bytes.bin"',
+      };
+      const frame = `${signal.url}/#?queue=${encodeHashValue(queue)}&job=${encodeHashValue(job)}&autostart=true`;
+      debugNote(`host ${host.url}`);
+      await page.goto(`${host.url}/?frame=${encodeURIComponent(frame)}`);
+      debugNote('loaded');
+      await page.evaluate(() => window.hostReady);
+      debugNote('host ready');
+      await page.evaluate(() => window.setFrameInputs({ 'text.txt': 'from the metapage', 'config.json': { a: 1 }, 'bytes.bin': new Uint8Array([0, 1, 2, 250, 255]) }));
+      debugNote('inputs set');
+      const outputs = await page
+        .waitForFunction(() => (window.frameOutputs['upper.txt'] ? window.frameOutputs : undefined), undefined, { timeout: RUN_TIMEOUT })
+        .catch(async (error) => {
+          await screenshot(page, 'failed-metapage');
+          throw error;
+        });
+      const values = (await outputs.jsonValue()) as Record<string, unknown>;
+      assert.equal(values['upper.txt'], 'FROM THE METAPAGE');
+      assert.equal(values['nested/config.json'], '{"a":1}');
+      // Binary outputs travel in metapage's serialized blob form.
+      const bytes = String(values['bytes.bin']);
+      assert.match(bytes, /^data:[^;]*;blob=true;base64,/);
+      assert.deepEqual([...Buffer.from(bytes.split(',')[1]!, 'base64')], [0, 1, 2, 250, 255]);
+      await screenshot(page, '08-metapage');
+
+      // autostart: new inputs run the job again.
+      await page.evaluate(() => window.setFrameInputs({ 'text.txt': 'second round' }));
+      debugNote('second inputs set');
+      await page
+        .waitForFunction(() => window.frameOutputs['upper.txt'] === 'SECOND ROUND', undefined, { timeout: RUN_TIMEOUT })
+        .catch(async (error) => {
+          await screenshot(page, 'failed-metapage-second');
+          throw error;
+        });
+      assert.deepEqual(problems.filter((problem) => !/metaframe\.json|CORS|Failed to load resource/.test(problem)), []);
+      await page.close();
+    } finally {
+      await host.close();
+    }
   });
 
   test('a finished job shows from the browser cache after a reload, even with no worker online', async () => {

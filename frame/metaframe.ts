@@ -20,6 +20,14 @@ export function isInsideIframe(): boolean {
 export function connectMetaframe(element: PeerdockJob): Metaframe {
   const metaframe = new Metaframe();
   let last = '';
+  // Autostart waits for the metapage's first inputs, so the first run is not one without them.
+  element.holdAutostart = true;
+  void metaframe.connected().then(() =>
+    setTimeout(() => {
+      element.holdAutostart = false;
+      if (element.autostart) element.requestAutostart();
+    }, 0),
+  );
   metaframe.onInputs(async (inputs: Record<string, unknown>) => {
     const files: Record<string, Blob> = {};
     for (const [name, value] of Object.entries(inputs ?? {})) {

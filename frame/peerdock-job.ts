@@ -356,8 +356,11 @@ export class PeerdockJob extends LitElement {
 
   // ---------------------------------------------------------------- running
 
+  /** Set while a host (the metaframe) has not delivered its first inputs: autostart waits. */
+  holdAutostart = false;
+
   private maybeAutostart(): void {
-    if (!this.autostartPending || this.running || !this.signaling) return;
+    if (!this.autostartPending || this.holdAutostart || this.running || !this.signaling) return;
     this.autostartPending = false;
     if (this.fromCache) return; // already done: the cached result is shown
     void this.run();
@@ -470,6 +473,8 @@ export class PeerdockJob extends LitElement {
       this.progress = undefined;
       if (this.abort === abort) this.abort = undefined;
       this.requestUpdate();
+      // Inputs that changed while this run was going (autostart) run next.
+      if (this.autostartPending) this.scheduleLookup();
     }
   }
 
@@ -488,6 +493,9 @@ export class PeerdockJob extends LitElement {
         return;
       case 'worker':
         this.statusDetail = `on ${event.workerId}`;
+        return;
+      case 'retry':
+        this.statusDetail = `lost ${event.workerId} (${event.reason}); dispatching again, attempt ${event.attempt + 1}`;
         return;
       case 'upload':
         this.progress = event.total > 0 ? event.done / event.total : 1;
