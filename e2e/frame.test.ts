@@ -78,6 +78,13 @@ describe('the frame in Chromium', () => {
     await row.getByRole('button', { name: 'Preview' }).click();
     await row.locator('.preview pre', { hasText: 'result bytes' }).waitFor();
     await screenshot(page, '02-finished');
+    // Narrow (a small metaframe) and dark: one column, still readable.
+    await page.setViewportSize({ width: 420, height: 900 });
+    await screenshot(page, '02-finished-narrow');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.setViewportSize({ width: 1280, height: 860 });
+    await screenshot(page, '02-finished-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
 
     const [download] = await Promise.all([page.waitForEvent('download'), row.locator('a.download').click()]);
     assert.equal(download.suggestedFilename(), 'result.txt');
@@ -113,7 +120,9 @@ describe('the frame in Chromium', () => {
 
   test('a failing command shows its exit code', async () => {
     const { page } = await open({ job: { image: TEST_IMAGE, command: 'sh -c "echo about to fail >&2; exit 3"' } });
-    await page.locator('[data-testid=run]').click();
+    // Keyboard only: Ctrl+Enter in the editor runs the job.
+    await page.locator('#image').focus();
+    await page.keyboard.press('Control+Enter');
     assert.equal(await finalPhase(page), 'finished');
     assert.match(await page.locator('[data-testid=status]').innerText(), /finished with an error/);
     assert.match(await page.locator('[data-testid=status-detail]').innerText(), /exit code 3/);

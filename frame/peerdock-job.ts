@@ -718,17 +718,20 @@ export class PeerdockJob extends LitElement {
         <span class="conn" data-testid="connection" title=${this.connectionError}>
           <span class="dot ${dot}"></span><span>${text}</span>
         </span>
-        ${count > 0
-          ? html`<div class="workers" data-testid="workers" aria-label="Workers in this queue">
-              ${this.workers.map(
+        <div class="workers" data-testid="workers" aria-label="Workers in this queue">
+          ${count > 0
+            ? this.workers.map(
                 (worker) =>
                   html`<span class="worker" title=${`${worker.capacity.queued} queued`}
                     >${worker.workerId} · ${worker.capacity.cores} cores · ${worker.capacity.free} free</span
                   >`,
-              )}
-            </div>`
-          : nothing}
-        ${this.connection === 'failed' ? html`<div class="workers" style="color: var(--bad)">${this.connectionError}</div>` : nothing}
+              )
+            : this.connection === 'failed'
+              ? html`<span style="color: var(--bad)">${this.connectionError}</span>`
+              : this.connection === 'connected'
+                ? html`<span>Start a worker on this queue: <code class="cmd">npx peerdock worker run --signal ${this.signalUrl()} ${this.queue}</code></span>`
+                : html`<span>&nbsp;</span>`}
+        </div>
       </header>
     `;
   }
@@ -751,7 +754,16 @@ export class PeerdockJob extends LitElement {
       <section aria-label="Job">
         <h2>Job</h2>
         ${field('image', 'Image', this.image, (value) => (this.image = value), 'alpine:3.20')}
-        ${field('command', 'Command', this.command, (value) => (this.command = value), 'sh -c "echo hello > /outputs/hello.txt"')}
+        <label for="command">Command</label>
+        <textarea
+          id="command"
+          class="command"
+          rows="2"
+          spellcheck="false"
+          placeholder='sh -c "echo hello > /outputs/hello.txt"'
+          .value=${this.command}
+          @input=${(event: Event) => (this.command = (event.target as HTMLTextAreaElement).value)}
+        ></textarea>
         <details ?open=${Boolean(this.entrypoint || this.workdir || this.maxDuration)}>
           <summary class="hint" style="margin-top: 10px; cursor: pointer">Entrypoint, workdir, max duration</summary>
           ${field('entrypoint', 'Entrypoint', this.entrypoint, (value) => (this.entrypoint = value), 'image default')}
@@ -790,10 +802,10 @@ export class PeerdockJob extends LitElement {
         ${this.inputs.map((input) => this.renderInput(input))}
         <div class="actions">
           <button type="button" class="small" data-testid="add-input" @click=${this.addInput}>+ Text file</button>
-          <label class="button small" style="margin: 0; color: var(--text)">
-            <input type="file" multiple class="sr-only" @change=${this.pickFiles} />
-            <span class="button small" style="border:1px solid var(--border); border-radius:6px; padding:2px 8px" tabindex="-1">+ Upload…</span>
-          </label>
+          <button type="button" class="small" @click=${() => this.renderRoot.querySelector<HTMLInputElement>('input.picker')?.click()}>
+            + Upload files…
+          </button>
+          <input type="file" multiple class="picker" hidden @change=${this.pickFiles} />
         </div>
         <p class="hint" style="margin: 12px 0 0">Files the job writes to <code>/outputs</code> come back as outputs. Ctrl+Enter runs.</p>
       </section>
@@ -812,7 +824,7 @@ export class PeerdockJob extends LitElement {
             ?readonly=${input.fromMetapage}
             @input=${(event: Event) => this.updateInput(input.id, { name: (event.target as HTMLInputElement).value })}
           />
-          <span class="meta">${input.fromMetapage ? 'metapage' : input.blob ? formatBytes(input.blob.size) : ''}</span>
+          <span class="meta">${input.fromMetapage ? 'from metapage · ' : ''}${input.blob ? formatBytes(input.blob.size) : ''}</span>
           ${input.fromMetapage
             ? nothing
             : html`<button

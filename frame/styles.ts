@@ -115,6 +115,16 @@ export const styles = css`
     font-size: 12px;
     color: var(--muted);
   }
+  .workers code.cmd {
+    font-family: var(--mono);
+    user-select: all;
+    overflow-wrap: anywhere;
+  }
+  textarea.command {
+    min-height: 0;
+    field-sizing: content;
+    max-height: 160px;
+  }
   .worker {
     font-family: var(--mono);
     border: 1px solid var(--border);
@@ -146,6 +156,10 @@ export const styles = css`
   @container (max-width: 760px) {
     main {
       grid-template-columns: minmax(0, 1fr);
+    }
+    /* A small metaframe: what the job is doing comes first, the editor after it. */
+    .run {
+      order: -1;
     }
   }
   section {
