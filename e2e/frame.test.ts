@@ -119,13 +119,18 @@ describe('the frame in Chromium', () => {
   });
 
   test('a failing command shows its exit code', async () => {
-    const { page } = await open({ job: { image: TEST_IMAGE, command: 'sh -c "echo about to fail >&2; exit 3"' } });
+    const { page } = await open({ job: { image: TEST_IMAGE, command: 'sh -c "printf \'\\033[31mred alert\\033[0m\\n\' >&2; exit 3"' } });
     // Keyboard only: Ctrl+Enter in the editor runs the job.
     await page.locator('#image').focus();
     await page.keyboard.press('Control+Enter');
     assert.equal(await finalPhase(page), 'finished');
     assert.match(await page.locator('[data-testid=status]').innerText(), /finished with an error/);
     assert.match(await page.locator('[data-testid=status-detail]').innerText(), /exit code 3/);
+    // ANSI colours are rendered, not printed as escape codes.
+    const red = page.locator('[data-testid=logs] .stderr span', { hasText: 'red alert' });
+    await red.waitFor();
+    assert.match((await red.getAttribute('style')) ?? '', /color:\s*rgb\(/);
+    assert.doesNotMatch(await page.locator('[data-testid=logs]').innerText(), /\[31m/);
     await screenshot(page, '04-exit-code');
     await page.close();
   });
