@@ -123,7 +123,7 @@ export class PeerdockJob extends LitElement {
   private runningSince = 0;
   private phaseSince = 0;
   private ticker: ReturnType<typeof setInterval> | undefined;
-  private ansi = { stdout: new AnsiUp(), stderr: new AnsiUp() };
+  private ansi = { stdout: ansiUp(), stderr: ansiUp() };
   private plainLog: string[] = [];
   private logChars = 0;
   private pendingLogs: LogChunk[] = [];
@@ -533,7 +533,7 @@ export class PeerdockJob extends LitElement {
     this.plainLog = [];
     this.logChars = 0;
     this.pendingLogs = [];
-    this.ansi = { stdout: new AnsiUp(), stderr: new AnsiUp() };
+    this.ansi = { stdout: ansiUp(), stderr: ansiUp() };
     this.result = undefined;
     this.fromCache = false;
     this.phase = 'idle';
@@ -868,7 +868,7 @@ export class PeerdockJob extends LitElement {
     return html`
       <section aria-label="Run">
         <div class="statusbar">
-          <div class="status ${final ? phase : ''}" data-testid="status" data-phase=${phase} role="status" aria-live="polite">
+          <div class="status ${final ? phase : ''} ${phase === 'finished' && this.result?.exitCode ? 'nonzero' : ''}" data-testid="status" data-phase=${phase} role="status" aria-live="polite">
             <span class="dot ${dot}"></span>
             <span class="text">${text}</span>
             ${this.statusDetail ? html`<span class="sub" data-testid="status-detail">${this.statusDetail}</span>` : nothing}
@@ -970,6 +970,13 @@ export interface RunJobOutcome {
 function stripCached<T extends JobResult>(result: T): JobResult {
   const { jobId, state, exitCode, error, outputs, startedAt, durationMs } = result;
   return { jobId, state, exitCode, error, outputs, startedAt, durationMs };
+}
+
+/** ANSI colours as classes, so the palette follows the log panel (readable on its dark ground). */
+function ansiUp(): AnsiUp {
+  const ansi = new AnsiUp();
+  ansi.use_classes = true;
+  return ansi;
 }
 
 function quoteWord(word: string): string {

@@ -326,6 +326,7 @@ export const styles = css`
   .status.finished .text {
     color: var(--ok);
   }
+  .status.nonzero .text,
   .status.failed .text,
   .status.timed-out .text {
     color: var(--bad);
@@ -383,6 +384,38 @@ export const styles = css`
   pre.log .stderr {
     color: var(--stderr);
   }
+  pre.log .ansi-black-fg { color: #5c6370; }
+  pre.log .ansi-black-bg { background: #5c6370; }
+  pre.log .ansi-red-fg { color: #ef6b73; }
+  pre.log .ansi-red-bg { background: #ef6b73; }
+  pre.log .ansi-green-fg { color: #8fce6a; }
+  pre.log .ansi-green-bg { background: #8fce6a; }
+  pre.log .ansi-yellow-fg { color: #e5c07b; }
+  pre.log .ansi-yellow-bg { background: #e5c07b; }
+  pre.log .ansi-blue-fg { color: #61afef; }
+  pre.log .ansi-blue-bg { background: #61afef; }
+  pre.log .ansi-magenta-fg { color: #d98ae0; }
+  pre.log .ansi-magenta-bg { background: #d98ae0; }
+  pre.log .ansi-cyan-fg { color: #56c7d6; }
+  pre.log .ansi-cyan-bg { background: #56c7d6; }
+  pre.log .ansi-white-fg { color: #dcdfe4; }
+  pre.log .ansi-white-bg { background: #dcdfe4; }
+  pre.log .ansi-bright-black-fg { color: #7f8794; }
+  pre.log .ansi-bright-black-bg { background: #7f8794; }
+  pre.log .ansi-bright-red-fg { color: #ff8a91; }
+  pre.log .ansi-bright-red-bg { background: #ff8a91; }
+  pre.log .ansi-bright-green-fg { color: #a8e687; }
+  pre.log .ansi-bright-green-bg { background: #a8e687; }
+  pre.log .ansi-bright-yellow-fg { color: #f3d58f; }
+  pre.log .ansi-bright-yellow-bg { background: #f3d58f; }
+  pre.log .ansi-bright-blue-fg { color: #85c4ff; }
+  pre.log .ansi-bright-blue-bg { background: #85c4ff; }
+  pre.log .ansi-bright-magenta-fg { color: #eaa6f0; }
+  pre.log .ansi-bright-magenta-bg { background: #eaa6f0; }
+  pre.log .ansi-bright-cyan-fg { color: #7fdbe8; }
+  pre.log .ansi-bright-cyan-bg { background: #7fdbe8; }
+  pre.log .ansi-bright-white-fg { color: #ffffff; }
+  pre.log .ansi-bright-white-bg { background: #ffffff; }
   pre.log .empty {
     color: #8a8f99;
     font-style: italic;
