@@ -22,8 +22,20 @@ export function textBlob(text: string): Blob {
   return new Blob([utf8Encode(text) as Uint8Array<ArrayBuffer>], { type: 'text/plain;charset=utf-8' });
 }
 
-/** Hashes a Blob slice by slice; returns its ref for the job definition. */
-export async function blobRef(blob: Blob): Promise<FileRef> {
+const refs = new WeakMap<Blob, Promise<FileRef>>();
+
+/** Hashes a Blob slice by slice (once per Blob: they are immutable); its ref for the job definition. */
+export function blobRef(blob: Blob): Promise<FileRef> {
+  let ref = refs.get(blob);
+  if (!ref) {
+    ref = hashBlob(blob);
+    refs.set(blob, ref);
+    ref.catch(() => refs.delete(blob));
+  }
+  return ref;
+}
+
+async function hashBlob(blob: Blob): Promise<FileRef> {
   const hash = sha256.create();
   const step = 4 * 1024 * 1024;
   for (let offset = 0; offset < blob.size; offset += step) {

@@ -89,6 +89,17 @@ describe('the frame in Chromium', () => {
     const [download] = await Promise.all([page.waitForEvent('download'), row.locator('a.download').click()]);
     assert.equal(download.suggestedFilename(), 'result.txt');
     assert.equal(await readFile((await download.path())!, 'utf8'), 'result bytes\n');
+
+    const names: string[] = [];
+    const both = new Promise<void>((resolve) =>
+      page.on('download', (each) => {
+        names.push(each.suggestedFilename());
+        if (names.length === 2) resolve();
+      }),
+    );
+    await page.locator('[data-testid=download-all]').click();
+    await both;
+    assert.deepEqual(names.sort(), ['n.txt', 'result.txt']);
     assert.deepEqual(problems, []);
     await page.close();
   });
