@@ -148,10 +148,17 @@ describe('the frame in Chromium', () => {
   });
 
   test('cancels a long job', async () => {
-    const { page } = await open({ job: { image: TEST_IMAGE, command: 'sh -c "echo started; sleep 60"' } });
+    const { page } = await open({ job: { image: TEST_IMAGE, command: 'sh -c "seq 1 3000; echo started; sleep 60"' } });
     await page.locator('[data-testid=run]').click();
-    await page.locator('[data-testid=logs] .stdout', { hasText: 'started' }).waitFor({ timeout: RUN_TIMEOUT });
+    const logs = page.locator('[data-testid=logs]');
+    await logs.locator('.stdout', { hasText: 'started' }).waitFor({ timeout: RUN_TIMEOUT });
     await page.locator('[data-testid=status][data-phase=running]').waitFor();
+    // Auto-scroll follows the end, stops when the user scrolls up, and comes back on request.
+    const atEnd = () => logs.evaluate((log) => log.scrollTop + log.clientHeight >= log.scrollHeight - 30);
+    assert.equal(await atEnd(), true);
+    await logs.evaluate((log) => (log.scrollTop = 0));
+    await page.getByRole('button', { name: '↓ Follow' }).click();
+    assert.equal(await atEnd(), true);
     await screenshot(page, '05-running');
     await page.locator('[data-testid=cancel]').click();
     assert.equal(await finalPhase(page), 'cancelled');
