@@ -17,6 +17,9 @@ const options = {
   outdir,
   bundle: true,
   format: 'esm',
+  // The metaframe code (@metapages/metapage) loads only inside an iframe, as a separate chunk.
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
   platform: 'browser',
   target: ['chrome110', 'firefox115', 'safari16'],
   sourcemap: true,

@@ -9,14 +9,6 @@ import { looksLikeText } from '../client/browser-files.js';
 import { toBase64 } from '../protocol/encoding.js';
 import type { PeerdockJob, RunJobOutcome } from './peerdock-job.js';
 
-export function isInsideIframe(): boolean {
-  try {
-    return window.self !== window.top;
-  } catch {
-    return true; // cross-origin parent
-  }
-}
-
 export function connectMetaframe(element: PeerdockJob): Metaframe {
   const metaframe = new Metaframe();
   let last = '';
