@@ -177,6 +177,24 @@ describe('the frame in Chromium', () => {
     await page.close();
   });
 
+  test('the element works on its own in another page, driven by attributes and methods', async () => {
+    const page = await context.newPage();
+    await page.goto(`${signal.url}/embed-example.html`);
+    await page.locator('peerdock-job').evaluate(
+      (element, { queue, image }) => {
+        element.setAttribute('queue', queue);
+        (element as unknown as { setJob(job: object): void }).setJob({ image, command: 'sh -c "echo embedded > /outputs/e.txt"' });
+      },
+      { queue, image: TEST_IMAGE },
+    );
+    await page.locator('[data-testid=connection]').getByText(/1 worker/).waitFor({ timeout: 20_000 });
+    await page.locator('[data-testid=run]').click();
+    await page.locator('#last-result', { hasText: 'last run: finished, exit code 0, outputs: e.txt' }).waitFor({ timeout: RUN_TIMEOUT });
+    // It does not touch the host page's URL.
+    assert.equal(new URL(page.url()).hash, '');
+    await page.close();
+  });
+
   test('inside a metapage: inputs become files, outputs come back by path, autostart reruns', async () => {
     const host = await startHostServer();
     try {
