@@ -129,6 +129,19 @@ describe('the frame in Chromium', () => {
     await page.close();
   });
 
+  test('previews an image output inline', async () => {
+    const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+    const { page } = await open({ job: { image: TEST_IMAGE, command: `sh -c "echo ${png} | base64 -d > /outputs/dot.png"` } });
+    await page.locator('[data-testid=run]').click();
+    assert.equal(await finalPhase(page), 'finished');
+    const row = page.locator('[data-testid=output][data-path="dot.png"]');
+    await row.getByRole('button', { name: 'Preview' }).click();
+    const image = row.locator('.preview img');
+    await image.waitFor();
+    assert.equal(await image.evaluate((img: HTMLImageElement) => img.decode().then(() => img.naturalWidth)), 1);
+    await page.close();
+  });
+
   test('a failing command shows its exit code', async () => {
     const { page } = await open({ job: { image: TEST_IMAGE, command: 'sh -c "printf \'\\033[31mred alert\\033[0m\\n\' >&2; exit 3"' } });
     // Keyboard only: Ctrl+Enter in the editor runs the job.
