@@ -22,6 +22,16 @@ export function positiveInteger(value: string | number | undefined, flag: string
   return number;
 }
 
+/** A TCP port; 0 asks the system for a free one. */
+export function portFlag(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new PeerdockError('ERR_INVALID_FLAG', `--port must be a whole number from 0 to 65535 (0 picks a free one), got "${value}"`);
+  }
+  return port;
+}
+
 export function durationFlag(value: string | undefined, flag: string, fallback: string): number {
   return parseDuration(value ?? fallback, `--${flag}`);
 }

@@ -6,7 +6,7 @@ import { generateQueue } from '../protocol/queue-keys.js';
 import { startSignalingServer } from '../signaling/server.js';
 import { DockerRunner } from '../worker/docker-runner.js';
 import { PeerdockWorker } from '../worker/worker.js';
-import { defaultDataDir, fromEnv, positiveInteger } from './common.js';
+import { defaultDataDir, fromEnv, portFlag, positiveInteger } from './common.js';
 import { frameDir } from './frame-dir.js';
 
 const help = `
@@ -18,7 +18,7 @@ const help = `
   command line that runs a job from the terminal.
 
   Options
-    --port <n>        Signaling port (default 8080, or a free one if taken)   PEERDOCK_PORT
+    --port <n>        Signaling port (default 8080, or a free one if taken; 0: any free one) PEERDOCK_PORT
     --cores <n>       Worker slots (default 2)                                PEERDOCK_CORES
     --queue <name>    Use this queue instead of a random one                  PEERDOCK_QUEUE
     --image <image>   The example job's image (default: the first of alpine:3.20, busybox,
@@ -37,7 +37,7 @@ export async function run(argv: string[]): Promise<void> {
   });
   const staticDir = await frameDir();
   const options = { host: '127.0.0.1', staticDir };
-  const requestedPort = positiveInteger(cli.flags.port ?? fromEnv('PORT'), 'port', 8080);
+  const requestedPort = portFlag(cli.flags.port ?? fromEnv('PORT'), 8080);
   const server = await startSignalingServer({ ...options, port: requestedPort }).catch((error: NodeJS.ErrnoException) => {
     if (error.code !== 'EADDRINUSE') throw error;
     return startSignalingServer({ ...options, port: 0 });
