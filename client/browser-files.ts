@@ -67,10 +67,10 @@ export function blobSink(options: { type?: string; expectSha256?: string } = {})
   return {
     async write(chunk) {
       if (failed) throw failed;
-      const copy = chunk.slice();
-      hash.update(copy);
-      pending.push(copy);
-      pendingBytes += copy.byteLength;
+      // The chunk is a view into its own received message, never reused: keep it without a copy.
+      hash.update(chunk);
+      pending.push(chunk);
+      pendingBytes += chunk.byteLength;
       if (pendingBytes >= 4 * 1024 * 1024) flush();
     },
     async finish() {
