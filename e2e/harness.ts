@@ -143,3 +143,186 @@ export async function containersCreatedFor(jobId: string, since: number): Promis
   for await (const chunk of stream) text += chunk.toString();
   return text.split('\n').filter((line) => line.trim()).length;
 }
+
+// ---- Helpers for the fault tests (e2e/faults-*.test.ts) ----
+
+/** A signaling server on a given port, e.g. the port of one just killed (a restart). */
+export async function startSignalOnPort(port: number): Promise<Running & { url: string }> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const running = launch(['signal', '--port', String(port), '--host', '127.0.0.1']);
+    try {
+      const match = await waitForOutput(running, /listening on (http:\/\/\S+)/, 'signaling server', 10_000);
+      return { ...running, url: match[1]! };
+    } catch (error) {
+      // The port may be in TIME_WAIT/held for a moment after a kill: try again briefly.
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+/** Waits until a running process has printed `pattern` (it keeps running). */
+export async function waitForText(running: { output: () => string; process: ChildProcess }, pattern: RegExp, what: string, timeoutMs = 20_000): Promise<RegExpMatchArray> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const match = running.output().match(pattern);
+    if (match) return match;
+    if (running.process.exitCode !== null || running.process.signalCode !== null) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`${what}: /${pattern.source}/ not seen within ${timeoutMs} ms; output so far:\n${running.output()}`);
+}
+
+/** `kill -9`: no handler runs, no goodbye is said. Resolves once the process is gone. */
+export async function kill9(running: { process: ChildProcess }): Promise<void> {
+  const child = running.process;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+export interface BackgroundCli {
+  process: ChildProcess;
+  /** stdout and stderr together, as they came. */
+  output: () => string;
+  stdout: () => string;
+  /** Resolves when the process exits (also after a kill). */
+  done: Promise<JobRun>;
+}
+
+/**
+ * Any `peerdock …` command started without waiting for it (e.g. `job run` to be killed mid-job,
+ * `job attach`, `job cancel`); `done` gives what `runJobCli` gives.
+ */
+export function spawnCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): BackgroundCli {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  let both = '';
+  child.stdout!.on('data', (chunk) => ((stdout += chunk), (both += chunk)));
+  child.stderr!.on('data', (chunk) => ((stderr += chunk), (both += chunk)));
+  const done = new Promise<JobRun>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      const last = stdout.trimEnd().split('\n').at(-1) ?? '';
+      let json: Record<string, unknown> | undefined;
+      try {
+        json = args.includes('--json') ? JSON.parse(last) : undefined;
+      } catch {
+        json = undefined;
+      }
+      resolve({ code, stdout, stderr, json });
+    });
+  });
+  return { process: child, output: () => both, stdout: () => stdout, done };
+}
+
+/** Runs any `peerdock …` command to its end. */
+export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<JobRun> {
+  return spawnCli(args, options).done;
+}
+
+export interface ContainerEvent {
+  action: string;
+  jobId: string;
+  workerId: string;
+  containerId: string;
+  /** Nanoseconds since the epoch, as the engine stamps it (a double: ~256 ns precision, plenty here). */
+  timeNano: number;
+}
+
+/** Container events (create, start, die…) since `since` (seconds) for containers carrying `label` (k=v). */
+export async function containerEvents(label: string, since: number, actions = ['create', 'start', 'die']): Promise<ContainerEvent[]> {
+  const until = Math.ceil(Date.now() / 1000) + 1;
+  const stream = (await docker.getEvents({
+    since,
+    until,
+    filters: { type: ['container'], event: actions, label: [label] },
+  })) as NodeJS.ReadableStream;
+  let text = '';
+  for await (const chunk of stream) text += chunk.toString();
+  return text
+    .split('\n')
+    .filter((line) => line.trim())
+    .map((line) => JSON.parse(line) as { Action: string; id: string; timeNano: number | string; Actor: { Attributes: Record<string, string> } })
+    .map((event) => ({
+      action: event.Action,
+      containerId: event.id,
+      jobId: event.Actor.Attributes['io.peerdock.job'] ?? '',
+      workerId: event.Actor.Attributes['io.peerdock.worker'] ?? '',
+      timeNano: Number(event.timeNano),
+    }));
+}
+
+/** The most containers running at once, from a start/die timeline. */
+export function maxConcurrency(events: ContainerEvent[]): number {
+  const ordered = [...events].filter((event) => event.action === 'start' || event.action === 'die').sort((a, b) => a.timeNano - b.timeNano || (a.action === 'die' ? -1 : 1));
+  let running = 0;
+  let max = 0;
+  for (const event of ordered) {
+    running += event.action === 'start' ? 1 : -1;
+    max = Math.max(max, running);
+  }
+  return max;
+}
+
+/** The port of a server URL such as http://127.0.0.1:41234. */
+export function portOf(url: string): number {
+  return Number(new URL(url).port);
+}
+
+export interface ContainerWatch {
+  /** Events seen so far, in the order the engine sent them. */
+  events: ContainerEvent[];
+  /** Containers created for a job (or all, without one) since the watch started. */
+  created: (jobId?: string) => number;
+  /** Waits a moment for trailing events, then stops watching; returns the events. */
+  stop: () => Promise<ContainerEvent[]>;
+}
+
+/**
+ * Watches peerdock's container events live from now on. Unlike `containersCreatedFor`, which
+ * reads the engine's history (dockerd keeps only its last 256 events, and a busy engine shared
+ * with other test suites drops older ones), nothing is missed however long the test runs.
+ */
+export async function watchContainers(actions = ['create', 'start', 'die']): Promise<ContainerWatch> {
+  const stream = (await docker.getEvents({
+    filters: { type: ['container'], event: actions, label: ['io.peerdock.managed=true'] },
+  })) as NodeJS.ReadableStream & { destroy?: () => void; socket?: { unref?: () => void } };
+  // A watch left open (a test that threw before stopping it) must not keep the process alive.
+  stream.socket?.unref?.();
+  const events: ContainerEvent[] = [];
+  let pending = '';
+  stream.on('data', (chunk: Buffer) => {
+    pending += chunk.toString();
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      if (!line.trim()) continue;
+      const event = JSON.parse(line) as { Action: string; id: string; timeNano: number; Actor: { Attributes: Record<string, string> } };
+      events.push({
+        action: event.Action,
+        containerId: event.id,
+        jobId: event.Actor.Attributes['io.peerdock.job'] ?? '',
+        workerId: event.Actor.Attributes['io.peerdock.worker'] ?? '',
+        timeNano: Number(event.timeNano),
+      });
+    }
+  });
+  stream.on('error', () => {});
+  return {
+    events,
+    created: (jobId) => events.filter((event) => event.action === 'create' && (jobId === undefined || event.jobId === jobId)).length,
+    stop: async () => {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      stream.destroy?.();
+      return events;
+    },
+  };
+}
