@@ -19,8 +19,11 @@ export function showEvent(event: JobEvent, progress: ProgressLine): void {
       return progress.note(`connected to ${event.workerId}: ${event.connection ? describeConnection(event.connection) : 'connection type unknown'}`);
     case 'retry':
       return progress.note(`lost worker ${event.workerId} (${event.reason}); dispatching again (attempt ${event.attempt + 1})`);
-    case 'pull':
-      return progress.bar(`pulling image: ${event.status}`, event.current, event.total);
+    case 'pull': {
+      const layers = event.layers ?? [];
+      const done = layers.filter((layer) => layer.total > 0 && layer.current >= layer.total).length;
+      return progress.bar(`pulling image${layers.length ? ` (${done}/${layers.length} layers)` : ''}: ${event.status}`, event.current, event.total);
+    }
     case 'upload':
       return progress.bar('sending inputs', event.done, event.total);
     case 'download':

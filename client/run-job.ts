@@ -18,7 +18,7 @@ export type JobEvent =
   /** The data channel to the worker is open; `connection` says how (direct, STUN, TURN relay). */
   | { type: 'connected'; workerId: string; connection?: ConnectionReport }
   | { type: 'retry'; attempt: number; workerId: string; reason: string }
-  | { type: 'pull'; status: string; current: number; total: number }
+  | { type: 'pull'; status: string; current: number; total: number; layers?: Array<{ id: string; status: string; current: number; total: number }> }
   | { type: 'log'; stream: 'stdout' | 'stderr'; data: string }
   | { type: 'upload'; done: number; total: number }
   | { type: 'download'; path: string; done: number; total: number };
@@ -97,21 +97,41 @@ async function dispatch(options: FollowJobOptions & Partial<RunJobOptions>, mode
   const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
   const waitMs = options.waitForWorkerMs ?? 30_000;
   let previous: string | undefined;
+  /** Workers not to try again: one that is stopping, one we cannot reach at all. */
+  const avoid = new Set<string>();
+  let lastProblem: PeerdockError | undefined;
+  let lastWorker = '';
   for (let attempt = 1; ; attempt++) {
     if (mode !== 'attach') emit({ type: 'state', state: 'dispatching' });
-    const candidates =
-      mode === 'attach' && !previous
-        ? await allWorkers(options.signaling, waitMs, options.signal)
-        : [await waitForWorker(options.signaling, waitMs, options.signal, { workerId: previous, graceMs: options.workerGraceMs ?? DEFAULT_WORKER_GRACE_MS })];
-    let lastProblem: PeerdockError | undefined;
+    let candidates: PresenceWorker[];
+    try {
+      candidates =
+        mode === 'attach' && !previous
+          ? await allWorkers(options.signaling, waitMs, options.signal)
+          : [
+              await waitForWorker(options.signaling, waitMs, options.signal, {
+                workerId: previous,
+                graceMs: options.workerGraceMs ?? DEFAULT_WORKER_GRACE_MS,
+                avoid,
+              }),
+            ];
+    } catch (error) {
+      // Waited in vain for another worker: the reason we left the last one says more.
+      if (lastProblem && toPeerdockError(error).code === 'ERR_NO_WORKER') throw lastProblem;
+      throw error;
+    }
     for (const worker of candidates) {
       try {
         const outcome = await followOn(worker, options, mode, emit);
         return { ...outcome, workerId: worker.workerId };
       } catch (error) {
         lastProblem = toPeerdockError(error);
-        previous = worker.workerId;
+        previous = lastWorker = worker.workerId;
         if (lastProblem.code === 'ERR_UNKNOWN_JOB') continue;
+        if (lastProblem.code === 'ERR_WORKER_STOPPING' || lastProblem.code === 'ERR_CONNECT_TIMEOUT') {
+          avoid.add(worker.workerId);
+          previous = undefined;
+        }
         break;
       }
     }
@@ -120,7 +140,7 @@ async function dispatch(options: FollowJobOptions & Partial<RunJobOptions>, mode
       throw new PeerdockError('ERR_UNKNOWN_JOB', `no worker online in this queue holds job ${options.jobId.slice(0, 12)}: check the job id and queue`);
     }
     if (!RETRIABLE.has(problem.code) || attempt >= maxAttempts || options.signal?.aborted) throw problem;
-    emit({ type: 'retry', attempt, workerId: previous!, reason: problem.message });
+    emit({ type: 'retry', attempt, workerId: lastWorker, reason: problem.message });
     await new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** attempt, 4000)));
   }
 }
@@ -155,10 +175,11 @@ export function waitForWorker(
   signaling: SignalingClient,
   timeoutMs: number,
   signal?: AbortSignal,
-  prefer: { workerId?: string; graceMs: number } = { graceMs: 0 },
+  prefer: { workerId?: string; graceMs: number; avoid?: Set<string> } = { graceMs: 0 },
 ): Promise<PresenceWorker> {
   const startedAt = Date.now();
-  const pick = (workers: PresenceWorker[]) => {
+  const pick = (present: PresenceWorker[]) => {
+    const workers = present.filter((worker) => !prefer.avoid?.has(worker.workerId));
     const preferred = prefer.workerId ? workers.find((worker) => worker.workerId === prefer.workerId) : undefined;
     if (preferred) return preferred;
     if (prefer.workerId && Date.now() - startedAt < prefer.graceMs) return undefined;
@@ -249,7 +270,7 @@ function followOverLink(
           if (mode === 'detach' && message.state !== 'sending-inputs' && message.state !== 'dispatching') finish({ jobId, state: message.state });
           return;
         case 'pull':
-          return emit({ type: 'pull', status: message.status, current: message.current, total: message.total });
+          return emit({ type: 'pull', status: message.status, current: message.current, total: message.total, layers: message.layers });
         case 'log':
           return emit({ type: 'log', stream: message.stream, data: message.data });
         case 'outputs': {

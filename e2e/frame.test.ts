@@ -69,6 +69,8 @@ describe('the frame in Chromium', () => {
     await logs.locator('.stdout', { hasText: 'hello-out' }).waitFor();
     await logs.locator('.stderr', { hasText: 'hello-err' }).waitFor();
     assert.match(await page.locator('[data-testid=status-detail]').innerText(), /exit code 0/);
+    // On loopback the page reaches the worker directly; the worker list says how.
+    assert.match(await page.locator('[data-testid=workers]').innerText(), /· direct/);
 
     const outputs = page.locator('[data-testid=output]');
     await outputs.first().waitFor();

@@ -4,6 +4,7 @@ import { unsafeHTML } from 'lit/directives/unsafe-html.js';
 import { blobRef, blobSink, blobSource, formatBytes, guessType, looksLikeText, textBlob } from '../client/browser-files.js';
 import { loadCachedJob, saveCachedJob, trimLogs, type CachedJob } from '../client/browser-cache.js';
 import { runJob, type JobEvent } from '../client/run-job.js';
+import { describeConnection, type ConnectionKind, type ConnectionReport } from '../peer/connection-report.js';
 import { SignalingClient } from '../peer/signaling-client.js';
 import { PeerdockError, toPeerdockError } from '../protocol/errors.js';
 import { formatFrameHash, parseFrameHash, type FrameHashParams, type HashJob } from '../protocol/hash-params.js';
@@ -14,6 +15,9 @@ import type { JobResult } from '../protocol/messages.js';
 import { generateQueue, MIN_QUEUE_LENGTH } from '../protocol/queue-keys.js';
 import type { PresenceWorker } from '../protocol/signaling-events.js';
 import { styles } from './styles.js';
+
+/** Short labels for the worker list; the title has the full description. */
+const CONNECTION_LABELS: Record<ConnectionKind, string> = { direct: 'direct', stun: 'via STUN', relay: 'relayed (TURN)' };
 
 /** An input file of the job: text typed in the editor, or a Blob (a picked file, a metapage input). */
 export interface InputFile {
@@ -71,6 +75,7 @@ export class PeerdockJob extends LitElement {
     connection: { state: true },
     connectionError: { state: true },
     workers: { state: true },
+    links: { state: true },
     phase: { state: true },
     statusDetail: { state: true },
     progress: { state: true },
@@ -101,6 +106,8 @@ export class PeerdockJob extends LitElement {
   connection: Connection = 'off';
   connectionError = '';
   workers: PresenceWorker[] = [];
+  /** How this page last reached each worker (direct, via STUN, relayed), by worker id. */
+  links = new Map<string, ConnectionReport>();
 
   phase: RunPhase = 'idle';
   statusDetail = '';
@@ -494,6 +501,12 @@ export class PeerdockJob extends LitElement {
       case 'worker':
         this.statusDetail = `on ${event.workerId}`;
         return;
+      case 'connected':
+        if (event.connection) {
+          this.links = new Map(this.links).set(event.workerId, event.connection);
+          this.statusDetail = `on ${event.workerId}, ${describeConnection(event.connection)}`;
+        }
+        return;
       case 'retry':
         this.statusDetail = `lost ${event.workerId} (${event.reason}); dispatching again, attempt ${event.attempt + 1}`;
         return;
@@ -722,8 +735,12 @@ export class PeerdockJob extends LitElement {
           ${count > 0
             ? this.workers.map(
                 (worker) =>
-                  html`<span class="worker" title=${`${worker.capacity.queued} queued`}
-                    >${worker.workerId} · ${worker.capacity.cores} cores · ${worker.capacity.free} free</span
+                  html`<span
+                    class="worker"
+                    title=${`${worker.capacity.queued} queued${this.links.get(worker.workerId) ? `; ${describeConnection(this.links.get(worker.workerId)!)}` : ''}`}
+                    >${worker.workerId} · ${worker.capacity.cores} cores · ${worker.capacity.free} free${this.links.get(worker.workerId)
+                      ? ` · ${CONNECTION_LABELS[this.links.get(worker.workerId)!.kind]}`
+                      : ''}</span
                   >`,
               )
             : this.connection === 'failed'

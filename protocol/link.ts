@@ -35,6 +35,8 @@ export const TRANSFER_WINDOW_BYTES = 8 * 1024 * 1024;
 export const ACK_INTERVAL_BYTES = 512 * 1024;
 export const BUFFER_HIGH_WATER_BYTES = 1024 * 1024;
 export const BUFFER_LOW_WATER_BYTES = 256 * 1024;
+/** Pings every 2 s; 10 s without a frame from the peer means it is gone. */
+export const DEFAULT_LIVENESS = { intervalMs: 2000, timeoutMs: 10_000 };
 
 interface Outgoing {
   acked: number;
@@ -66,11 +68,34 @@ export class Link {
   private sinkFactory: SinkFactory | undefined;
   private closedWith: PeerdockError | undefined;
 
-  constructor(private readonly transport: Transport) {
-    transport.onFrame((frame) => this.onFrame(frame));
+  private lastHeard = Date.now();
+  private readonly heartbeat: ReturnType<typeof setInterval>;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly liveness: { intervalMs: number; timeoutMs: number } = DEFAULT_LIVENESS,
+  ) {
+    transport.onFrame((frame) => {
+      this.lastHeard = Date.now();
+      this.onFrame(frame);
+    });
     transport.onClose((error) =>
       this.shutdown(new PeerdockError('ERR_PEER_LOST', `the peer connection closed${error ? `: ${error.message}` : ''}`)),
     );
+    // A peer that vanished (kill -9, sleep, cable) sends no close: ICE takes ~30 s to notice.
+    // Both ends ping; silence past the timeout is a lost peer.
+    this.heartbeat = setInterval(() => this.beat(), liveness.intervalMs);
+    (this.heartbeat as { unref?: () => void }).unref?.();
+  }
+
+  private beat(): void {
+    const silentMs = Date.now() - this.lastHeard;
+    if (silentMs > this.liveness.timeoutMs) {
+      this.transport.close();
+      this.shutdown(new PeerdockError('ERR_PEER_LOST', `the peer went silent for ${Math.round(silentMs / 1000)}s`));
+    } else {
+      this.trySend({ t: 'ping' });
+    }
   }
 
   get closed(): boolean {
@@ -168,6 +193,12 @@ export class Link {
 
   private onControl(message: Message): void {
     switch (message.t) {
+      case 'ping':
+        // Answered at once, from the event rather than a timer: a throttled background tab
+        // still proves it is alive.
+        return this.trySend({ t: 'pong' });
+      case 'pong':
+        return;
       case 'file-start':
         return this.onFileStart(message);
       case 'ack': {
@@ -279,6 +310,7 @@ export class Link {
   private shutdown(error: PeerdockError): void {
     if (this.closedWith) return;
     this.closedWith = error;
+    clearInterval(this.heartbeat);
     for (const entry of this.outgoing.values()) {
       entry.settle.reject(error);
       entry.ackWaiter?.();

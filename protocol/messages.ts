@@ -62,6 +62,10 @@ const pull = z.strictObject({
   status: z.string(),
   current: z.number().nonnegative(),
   total: z.number().nonnegative(),
+  layers: z
+    .array(z.strictObject({ id: z.string().max(128), status: z.string().max(256), current: z.number().nonnegative(), total: z.number().nonnegative() }))
+    .max(256)
+    .optional(),
 });
 const log = z.strictObject({ t: z.literal('log'), jobId: jobIdSchema, stream: z.enum(['stdout', 'stderr']), data: z.string() });
 const outputs = z.strictObject({ t: z.literal('outputs'), jobId: jobIdSchema, files: z.array(outputFileSchema) });
@@ -82,6 +86,9 @@ const fileStart = z.strictObject({
 const ack = z.strictObject({ t: z.literal('ack'), stream: streamIdSchema, offset: z.number().int().nonnegative() });
 const fileDone = z.strictObject({ t: z.literal('file-done'), stream: streamIdSchema });
 const fileError = z.strictObject({ t: z.literal('file-error'), stream: streamIdSchema, code: errorCodeSchema, message: z.string() });
+/** Liveness: each end pings every few seconds; silence means the peer is gone. */
+const ping = z.strictObject({ t: z.literal('ping') });
+const pong = z.strictObject({ t: z.literal('pong') });
 const error = z.strictObject({ t: z.literal('error'), code: errorCodeSchema, message: z.string(), jobId: jobIdSchema.optional() });
 
 export const messageSchema = z.discriminatedUnion('t', [
@@ -99,6 +106,8 @@ export const messageSchema = z.discriminatedUnion('t', [
   ack,
   fileDone,
   fileError,
+  ping,
+  pong,
   error,
 ]);
 export type Message = z.infer<typeof messageSchema>;

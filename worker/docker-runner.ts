@@ -55,10 +55,19 @@ export interface RunOutcome {
   durationMs: number;
 }
 
-export interface PullProgress {
+export interface LayerProgress {
+  id: string;
   status: string;
   current: number;
   total: number;
+}
+
+export interface PullProgress {
+  status: string;
+  /** Bytes over all layers whose size is known so far. */
+  current: number;
+  total: number;
+  layers: LayerProgress[];
 }
 
 export interface JobContainer {
@@ -100,7 +109,7 @@ export class DockerRunner {
     } catch (error) {
       throw pullError(image, error);
     }
-    const layers = new Map<string, { current: number; total: number }>();
+    const layers = new Map<string, LayerProgress>();
     await new Promise<void>((resolve, reject) => {
       this.docker.modem.followProgress(
         stream,
@@ -110,8 +119,17 @@ export class DockerRunner {
           else resolve();
         },
         (event: { id?: string; status?: string; progressDetail?: { current?: number; total?: number }; error?: string }) => {
-          if (event.id && event.progressDetail?.total) {
-            layers.set(event.id, { current: event.progressDetail.current ?? 0, total: event.progressDetail.total });
+          // Layer events carry the layer id; "Pull complete" and friends come without sizes.
+          if (event.id && event.id !== image.split(':').pop()) {
+            const layer = layers.get(event.id) ?? { id: event.id, status: '', current: 0, total: 0 };
+            layer.status = event.status ?? layer.status;
+            if (event.progressDetail?.total) {
+              layer.current = event.progressDetail.current ?? 0;
+              layer.total = event.progressDetail.total;
+            } else if (/complete|already exists/i.test(layer.status)) {
+              layer.current = layer.total;
+            }
+            layers.set(event.id, layer);
           }
           let current = 0;
           let total = 0;
@@ -119,7 +137,7 @@ export class DockerRunner {
             current += layer.current;
             total += layer.total;
           }
-          onProgress({ status: event.status ?? '', current, total });
+          onProgress({ status: event.status ?? '', current, total, layers: [...layers.values()].map((layer) => ({ ...layer })) });
         },
       );
     });

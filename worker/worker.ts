@@ -8,7 +8,7 @@ import { computeJobId, type JobDefinition } from '../protocol/job.js';
 import type { JobState } from '../protocol/job-state.js';
 import type { ByteSink, Link } from '../protocol/link.js';
 import { PROTOCOL_VERSION, type JobResult, type Message, type MessageOf } from '../protocol/messages.js';
-import { DEFAULT_LIMITS, DockerRunner, LABEL_ROOM, LABEL_WORKER, type ContainerLimits, type RunOutcome } from './docker-runner.js';
+import { DEFAULT_LIMITS, DockerRunner, LABEL_ROOM, LABEL_WORKER, type ContainerLimits, type PullProgress, type RunOutcome } from './docker-runner.js';
 import { expireStore, type RetentionPolicy } from './housekeeping.js';
 import { JobStore, type LogRecord } from './job-store.js';
 import { SlotScheduler } from './slot-scheduler.js';
@@ -59,6 +59,11 @@ interface ActiveJob {
   abort: AbortController;
   logWrites: Promise<void>;
   logBytes: number;
+  /** Log records kept so far (lines of logs.jsonl). */
+  logCount: number;
+  /** Links reading the logs so far before they follow live; what happens meanwhile waits here. */
+  catchingUp: Map<Link, Message[]>;
+  catchUps: Set<Promise<void>>;
   /** Resolves when a queued job is cancelled before it had its slot. */
   dequeued: Promise<JobResult>;
   dequeue: (result: JobResult) => void;
@@ -86,6 +91,8 @@ export class PeerdockWorker {
   private readonly peers = new WeakMap<Link, PeerState>();
   /** Inputs being received right now, by sha256, whichever peer sends them. */
   private readonly receivingInputs = new Map<string, Promise<void>>();
+  /** Results being sent to clients right now; a draining worker waits for them. */
+  private readonly deliveries = new Set<Promise<void>>();
   /** Aborted when the worker stops following its containers (shutdown). */
   private readonly detach = new AbortController();
   private readonly report: (line: string) => void;
@@ -155,7 +162,10 @@ export class PeerdockWorker {
       }
     }
     const deadline = Date.now() + graceMs;
-    while (this.active.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    // Running jobs, and results still on their way to clients, get the grace period.
+    while ((this.active.size > 0 || this.deliveries.size > 0) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     this.detach.abort();
     // Give detached jobs a moment to tell their followers, then hang up.
     await new Promise((resolve) => setTimeout(resolve, this.active.size > 0 ? 200 : 0));
@@ -255,6 +265,8 @@ export class PeerdockWorker {
     const stored = await this.store.readResult(jobId);
     // Only a job that ran to its end is worth replaying; a failed or cancelled one runs again.
     if (stored?.state === 'finished') return this.replay(link, stored);
+    // Another submission of the same job may have arrived while the result was read.
+    if (this.active.has(jobId)) return this.follow(link, this.active.get(jobId)!);
     if (this.stopping) throw new PeerdockError('ERR_WORKER_STOPPING', 'this worker is shutting down: the job goes to another worker');
 
     const job = this.newJob(jobId, definition, 'sending-inputs', link);
@@ -278,11 +290,35 @@ export class PeerdockWorker {
     throw new PeerdockError('ERR_UNKNOWN_JOB', `this worker holds no job ${jobId.slice(0, 12)}`);
   }
 
-  /** A second client of a job in progress shares its run. */
-  private follow(link: Link, job: ActiveJob): void {
-    job.followers.add(link);
+  /**
+   * Another client of a job in progress (a second submission, an attach after a reload) shares
+   * its run: it first gets the logs written so far, then follows live. What is logged while it
+   * catches up is held back and sent after, so nothing is missed or doubled.
+   */
+  private follow(link: Link, job: ActiveJob): Promise<void> {
     link.send({ t: 'accepted', jobId: job.jobId, cached: false, missing: [] });
-    link.send({ t: 'state', jobId: job.jobId, state: job.state, position: this.scheduler.position(job.jobId) });
+    const held: Message[] = [];
+    job.catchingUp.set(link, held);
+    const upTo = job.logCount;
+    const catchUp = (async () => {
+      try {
+        await job.logWrites;
+        let index = 0;
+        for await (const record of this.store.readLogs(job.jobId)) {
+          if (index++ >= upTo || link.closed) break;
+          link.send({ t: 'log', jobId: job.jobId, ...record });
+        }
+      } finally {
+        job.catchingUp.delete(link);
+        if (!link.closed) {
+          link.send({ t: 'state', jobId: job.jobId, state: job.state, position: this.scheduler.position(job.jobId) });
+          for (const message of held) link.send(message);
+          job.followers.add(link);
+        }
+      }
+    })();
+    job.catchUps.add(catchUp);
+    return catchUp.finally(() => job.catchUps.delete(catchUp));
   }
 
   private async replay(link: Link, stored: JobResult): Promise<void> {
@@ -304,6 +340,9 @@ export class PeerdockWorker {
       abort: new AbortController(),
       logWrites: Promise.resolve(),
       logBytes: 0,
+      logCount: 0,
+      catchingUp: new Map(),
+      catchUps: new Set(),
       dequeued,
       dequeue,
     };
@@ -327,6 +366,8 @@ export class PeerdockWorker {
     this.report(
       `job ${short(job.jobId)} ${result.state}${result.exitCode !== null ? ` with exit code ${result.exitCode}` : ''}${result.error ? `: ${result.error.message}` : ''}`,
     );
+    // Clients still catching up on the logs become followers first, so they get the result too.
+    await Promise.all(job.catchUps);
     await Promise.all([...job.followers].map((follower) => this.deliverResult(follower, result)));
   }
 
@@ -374,11 +415,20 @@ export class PeerdockWorker {
       if (!(await this.docker.hasImage(definition.image))) {
         this.setState(job, 'pulling');
         let lastSent = 0;
-        await this.docker.pull(definition.image, (progress) => {
-          if (Date.now() - lastSent < 200) return;
+        let lastStatus = '';
+        let last: PullProgress | undefined;
+        const send = (progress: PullProgress) => {
           lastSent = Date.now();
+          lastStatus = progress.status;
           this.broadcast(job, { t: 'pull', jobId, image: definition.image, ...progress });
+        };
+        await this.docker.pull(definition.image, (progress) => {
+          last = progress;
+          // A new status (a layer starts, completes) goes out at once; bytes at most 5 times a second.
+          if (progress.status !== lastStatus || Date.now() - lastSent >= 200) send(progress);
         });
+        // The final figures, so the client's bar ends full even on a pull faster than the throttle.
+        if (last) send({ ...last, status: 'pulled', current: last.total });
       }
       const { inputsDir, outputsDir } = await this.store.prepareJob(jobId, definition);
       deadlineSeconds = Math.min(definition.maxDuration ?? this.options.maxJobDurationSeconds, this.options.maxJobDurationSeconds);
@@ -456,6 +506,7 @@ export class PeerdockWorker {
         continue;
       }
       const job = this.newJob(meta.jobId, meta.definition, 'running');
+      for await (const _record of this.store.readLogs(meta.jobId)) job.logCount++;
       this.report(`job ${short(meta.jobId)} adopted from an earlier run (${container.running ? 'still running' : 'exited'})`);
       const adopted = { containerId: container.containerId, deadlineSeconds: meta.deadlineSeconds };
       void this.settle(job, this.scheduler.occupy(() => this.execute(job, adopted)));
@@ -503,6 +554,7 @@ export class PeerdockWorker {
     if (job.logBytes > limit) {
       record = { stream: 'stderr', data: `\npeerdock: logs past ${limit} bytes are not kept (worker flag --max-log-size)\n` };
     }
+    job.logCount++;
     this.broadcast(job, { t: 'log', jobId: job.jobId, ...record });
     job.logWrites = job.logWrites.then(() => this.store.appendLog(job.jobId, record)).catch((error) => debug('log write: %s', error.message));
   }
@@ -511,10 +563,17 @@ export class PeerdockWorker {
     for (const follower of job.followers) {
       if (!follower.closed) follower.send(message);
     }
+    for (const held of job.catchingUp.values()) held.push(message);
   }
 
   /** Outputs manifest, the files the client asks for, then the result. */
-  private async deliverResult(link: Link, result: JobResult): Promise<void> {
+  private deliverResult(link: Link, result: JobResult): Promise<void> {
+    const delivery = this.sendResult(link, result);
+    this.deliveries.add(delivery);
+    return delivery.finally(() => this.deliveries.delete(delivery));
+  }
+
+  private async sendResult(link: Link, result: JobResult): Promise<void> {
     const peer = this.peers.get(link);
     if (link.closed || !peer) return;
     const { wantedOutputs } = peer;
