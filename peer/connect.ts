@@ -53,11 +53,18 @@ export function dialPeer(signaling: SignalingClient, remoteSocketId: string, opt
  */
 export function acceptPeers(signaling: SignalingClient, options: PeerOptions, onPeer: (session: PeerSession) => void): () => void {
   const pending = new Map<string, (payload: SignalPayload) => void>();
+  // simple-peer often emits its first candidates before the offer: keep them for a while.
+  const early = new Map<string, SignalPayload[]>();
   return signaling.onSignal((from, payload) => {
     const key = `${from}/${payload.session}`;
     const existing = pending.get(key);
     if (existing) return existing(payload);
-    if (payload.signal.type !== 'offer') return debug('ignoring a %s for unknown session %s', payload.signal.type, key);
+    if (payload.signal.type !== 'offer') {
+      const held = early.get(key) ?? [];
+      if (held.length === 0) setTimeout(() => early.delete(key), DEFAULT_CONNECT_TIMEOUT_MS).unref?.();
+      if (held.length < MAX_EARLY_SIGNALS) early.set(key, [...held, payload]);
+      return;
+    }
     const peer = createPeer(signaling, false, options);
     const feed = (next: SignalPayload) => {
       peerTallies.get(peer)?.addRemote(next.signal);
@@ -68,8 +75,12 @@ export function acceptPeers(signaling: SignalingClient, options: PeerOptions, on
       .then(onPeer, (error: Error) => debug('peer %s failed to connect: %s', key, error.message))
       .finally(() => pending.delete(key));
     feed(payload);
+    for (const held of early.get(key) ?? []) feed(held);
+    early.delete(key);
   });
 }
+
+const MAX_EARLY_SIGNALS = 32;
 
 function createPeer(signaling: SignalingClient, initiator: boolean, options: PeerOptions): SimplePeer.Instance {
   return new SimplePeer({
@@ -116,11 +127,18 @@ function wirePeer(
           }
         })
       : () => {};
+    // The server says the peer is gone: no use waiting for the deadline.
+    const stopWatchingRefusals = signaling.onServerError((refusal) => {
+      if (refusal.code === 'ERR_SIGNAL_TARGET' && refusal.target === remoteSocketId) {
+        fail(new PeerdockError('ERR_PEER_LOST', `${peerName} left the queue before the connection was made`));
+      }
+    });
     const fail = (error: PeerdockError) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       stopListening();
+      stopWatchingRefusals();
       peer.destroy();
       reject(error);
     };
@@ -153,6 +171,7 @@ function wirePeer(
       settled = true;
       clearTimeout(timer);
       stopListening();
+      stopWatchingRefusals();
       const connectMs = Date.now() - startedAt;
       // Link first: it must be listening before the first message can arrive.
       const link = new Link(simplePeerTransport(peer));

@@ -14,6 +14,7 @@ import {
   type IceServer,
   type PresenceWorker,
   type Role,
+  type ServerError,
 } from '../protocol/signaling-events.js';
 
 const debug = createDebug('peerdock:signaling-client');
@@ -45,6 +46,7 @@ export class SignalingClient {
   private readonly presenceListeners = new Set<(workers: PresenceWorker[]) => void>();
   private readonly signalListeners = new Set<(from: string, payload: SignalPayload) => void>();
   private readonly connectionListeners = new Set<(connected: boolean) => void>();
+  private readonly errorListeners = new Set<(error: ServerError) => void>();
   private deliveries: Promise<void> = Promise.resolve();
   private sends: Promise<void> = Promise.resolve();
 
@@ -71,6 +73,7 @@ export class SignalingClient {
     socket.on(SignalingEvent.error, (value: unknown) => {
       const parsed = serverErrorSchema.safeParse(value);
       debug('server error: %o', parsed.success ? parsed.data : value);
+      if (parsed.success) for (const listener of this.errorListeners) listener(parsed.data);
     });
     socket.on('connect', () => this.connectionListeners.forEach((listener) => listener(true)));
     socket.on('disconnect', () => {
@@ -143,6 +146,12 @@ export class SignalingClient {
   onSignal(listener: (from: string, payload: SignalPayload) => void): () => void {
     this.signalListeners.add(listener);
     return () => this.signalListeners.delete(listener);
+  }
+
+  /** Refusals from the server, e.g. a signal to a peer that has left (ERR_SIGNAL_TARGET). */
+  onServerError(listener: (error: ServerError) => void): () => void {
+    this.errorListeners.add(listener);
+    return () => this.errorListeners.delete(listener);
   }
 
   onConnectionChange(listener: (connected: boolean) => void): () => void {

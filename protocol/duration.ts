@@ -33,9 +33,11 @@ export function parseDuration(value: string | number, what = 'duration'): number
 
 export function formatDuration(milliseconds: number): string {
   if (milliseconds < 1000) return `${Math.round(milliseconds)}ms`;
-  const seconds = milliseconds / 1000;
-  if (seconds < 60) return `${seconds.toFixed(1)}s`;
+  // Round first, so 59.99 s reads 1m0s and 119.6 s reads 2m0s, never 60.0s or 1m60s.
+  const tenths = Math.round(milliseconds / 100);
+  if (tenths < 600) return `${(tenths / 10).toFixed(1)}s`;
+  const seconds = Math.round(milliseconds / 1000);
   const minutes = Math.floor(seconds / 60);
-  if (minutes < 60) return `${minutes}m${Math.round(seconds % 60)}s`;
+  if (minutes < 60) return `${minutes}m${seconds % 60}s`;
   return `${Math.floor(minutes / 60)}h${minutes % 60}m`;
 }

@@ -87,7 +87,7 @@ export function buildJobDefinition(spec: JobSpec, inputs: Record<string, FileRef
     entrypoint: toArgv(entrypoint),
     workdir: workdir || undefined,
     env: env && Object.keys(env).length > 0 ? env : undefined,
-    maxDuration: maxDuration === undefined || maxDuration === '' ? undefined : parseDuration(maxDuration, 'maxDuration'),
+    maxDuration: maxDuration === undefined || maxDuration === '' ? undefined : jobDuration(maxDuration),
     inputs,
   };
   return parseJobDefinition(definition);
@@ -102,6 +102,15 @@ export function parseJobDefinition(value: unknown): JobDefinition {
 /** `jobId = sha256(canonical JSON of the definition)`; inputs are already `{sha256, size}`. */
 export async function computeJobId(definition: JobDefinition): Promise<string> {
   return sha256Hex(canonicalJson(definition));
+}
+
+/** A bad duration in a job is a bad job, not a bad flag. */
+function jobDuration(value: string | number): number {
+  try {
+    return parseDuration(value, 'maxDuration');
+  } catch (error) {
+    throw new PeerdockError('ERR_INVALID_JOB', (error as Error).message);
+  }
 }
 
 function toArgv(value: string | string[] | undefined): string[] | undefined {

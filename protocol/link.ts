@@ -63,6 +63,7 @@ export class Link {
   private nextStream = 1;
   private readonly outgoing = new Map<number, Outgoing>();
   private readonly incoming = new Map<number, Incoming>();
+  private readonly failedStreams = new Set<number>();
   private readonly messageListeners = new Set<(message: Message) => void>();
   private readonly closeListeners = new Set<(error: PeerdockError) => void>();
   private sinkFactory: SinkFactory | undefined;
@@ -246,6 +247,8 @@ export class Link {
   private onChunk(frame: Uint8Array): void {
     const { stream, data } = decodeChunk(frame);
     const entry = this.incoming.get(stream);
+    // Chunks still in flight for a file already refused are expected: drop them quietly.
+    if (!entry && this.failedStreams.has(stream)) return;
     if (!entry) throw new PeerdockError('ERR_BAD_MESSAGE', `chunk for unknown file stream ${stream}`);
     if (entry.failed) return;
     entry.received += data.byteLength;
@@ -294,6 +297,7 @@ export class Link {
     if (entry.failed) return;
     entry.failed = true;
     this.incoming.delete(entry.start.stream);
+    this.failedStreams.add(entry.start.stream);
     void entry.sink.then((sink) => sink.abort(error)).catch(() => {});
     this.trySend({ t: 'file-error', stream: entry.start.stream, code: error.code, message: error.message });
   }

@@ -38,7 +38,9 @@ export function splitShellWords(line: string): string[] {
     } else if (char === '\\') {
       if (i + 1 < line.length) {
         i++;
-        if (line[i] !== '\n') word += line[i];
+        // A backslash-newline is a line continuation: it vanishes and joins nothing.
+        if (line[i] === '\n') continue;
+        word += line[i];
       }
       inWord = true;
     } else if (/\s/.test(char)) {

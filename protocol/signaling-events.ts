@@ -52,7 +52,8 @@ export const iceServersSchema = z.array(iceServerSchema);
 export const serverConfigSchema = z.strictObject({ iceServers: iceServersSchema });
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
 
-export const serverErrorSchema = z.strictObject({ code: z.string(), message: z.string() });
+/** A refusal from the server; `target` names the peer a refused signal was meant for. */
+export const serverErrorSchema = z.strictObject({ code: z.string(), message: z.string(), target: socketIdSchema.optional() });
 export type ServerError = z.infer<typeof serverErrorSchema>;
 
 /** Event names, in one place for both ends. */

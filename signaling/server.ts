@@ -112,9 +112,11 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
       const request = signalRequestSchema.safeParse(value);
       if (!request.success) return reject(socket, 'ERR_BAD_MESSAGE', `signal is malformed: ${describeZodError(request.error)}`);
       const targets = await io.in(request.data.to).fetchSockets();
-      // Only within the room: a socket id from elsewhere is treated exactly like an unknown one.
-      if (!targets.some((target) => (target.data as SocketData).roomId === roomId)) {
-        return reject(socket, 'ERR_SIGNAL_TARGET', `no peer ${request.data.to} in this queue (it may have left)`);
+      // One socket of this room, by its id: not a room name (which would reach many sockets),
+      // and a socket id from elsewhere is treated exactly like an unknown one.
+      const target = targets.length === 1 ? targets[0] : undefined;
+      if (!target || target.id !== request.data.to || (target.data as SocketData).roomId !== roomId) {
+        return reject(socket, 'ERR_SIGNAL_TARGET', `no peer ${request.data.to} in this queue (it may have left)`, request.data.to);
       }
       const delivery: SignalDelivery = { from: socket.id, envelope: request.data.envelope };
       io.to(request.data.to).emit(SignalingEvent.signal, delivery);
@@ -183,8 +185,8 @@ function refusal(code: ErrorCode, message: string): Error & { data: ServerError 
   return Object.assign(new Error(message), { data: { code, message } });
 }
 
-function reject(socket: PeerSocket, code: ErrorCode, message: string): void {
+function reject(socket: PeerSocket, code: ErrorCode, message: string, target?: string): void {
   debug('%s: %s', socket.id, message);
-  const error: ServerError = { code, message };
+  const error: ServerError = { code, message, ...(target ? { target } : {}) };
   socket.emit(SignalingEvent.error, error);
 }
