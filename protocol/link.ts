@@ -35,8 +35,8 @@ export const TRANSFER_WINDOW_BYTES = 8 * 1024 * 1024;
 export const ACK_INTERVAL_BYTES = 512 * 1024;
 export const BUFFER_HIGH_WATER_BYTES = 1024 * 1024;
 export const BUFFER_LOW_WATER_BYTES = 256 * 1024;
-/** Pings every 2 s; 10 s without a frame from the peer means it is gone. */
-export const DEFAULT_LIVENESS = { intervalMs: 2000, timeoutMs: 10_000 };
+/** Pings every second; 5 s without a frame from the peer means it is gone. */
+export const DEFAULT_LIVENESS = { intervalMs: 1000, timeoutMs: 5000 };
 
 interface Outgoing {
   acked: number;
