@@ -20,6 +20,7 @@ import Docker from 'dockerode';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { startSignalingServer, type SignalingServer } from '../signaling/server.js';
 import { buildBrowserBench } from './browser-build.js';
+import { CHROMIUM_ARGS } from '../e2e/frame-browser.js';
 import { cpuSeconds, fmt, log, median, mib, mibps, MiB, randomFile, RssWatch, startAgent, table, TEST_IMAGE, type Agent, type ProcessUse } from './lib.js';
 
 const SIZE = Number(process.env.BENCH_SIZE_MIB ?? 256) * MiB;
@@ -223,17 +224,7 @@ async function launchChromium(userDataDir: string): Promise<BrowserContext> {
   return chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--allow-loopback-in-peer-connection',
-    ],
+    args: [...CHROMIUM_ARGS, '--allow-loopback-in-peer-connection'],
     // Without a media permission Chromium gathers no ICE candidate on a loopback-only host.
     permissions: ['microphone'],
   });

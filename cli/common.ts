@@ -93,15 +93,3 @@ export function requireQueue(input: readonly string[], usage: string): string {
   if (input.length > 1) throw new PeerdockError('ERR_INVALID_FLAG', `unexpected argument "${input[1]}": ${usage}`);
   return queue;
 }
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-}

@@ -1,4 +1,4 @@
-import { formatBytes } from './common.js';
+import { formatBytes } from '../protocol/format.js';
 
 /**
  * Status for the person at the terminal: a redrawn line with a bar on a TTY; nothing otherwise

@@ -9,6 +9,22 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { ROOT, tempDir } from './harness.js';
 
 export const CHROMIUM = process.env.PEERDOCK_CHROMIUM ?? '/usr/bin/chromium';
+
+/**
+ * Headless Chromium on these machines (see shared/design.md): no sandbox as root, nothing that
+ * reaches out to Google. Add --allow-loopback-in-peer-connection (and grant the microphone) for
+ * WebRTC on a loopback-only host.
+ */
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 export const SCREENSHOTS = join(ROOT, 'test-results', 'screenshots');
 
 export async function launchChromium(): Promise<BrowserContext> {
@@ -16,17 +32,7 @@ export async function launchChromium(): Promise<BrowserContext> {
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--allow-loopback-in-peer-connection',
-    ],
+    args: [...CHROMIUM_ARGS, '--allow-loopback-in-peer-connection'],
     // Without a media permission Chromium gathers no ICE candidate on a loopback-only host.
     permissions: ['microphone', 'clipboard-read', 'clipboard-write'],
     viewport: { width: 1280, height: 860 },

@@ -1,7 +1,8 @@
 import { AnsiUp } from 'ansi_up';
 import { html, LitElement, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import { unsafeHTML } from 'lit/directives/unsafe-html.js';
-import { blobRef, blobSink, blobSource, formatBytes, guessType, looksLikeText, textBlob } from '../client/browser-files.js';
+import { blobRef, blobSink, blobSource, guessType, looksLikeText, textBlob } from '../client/browser-files.js';
+import { formatBytes } from '../protocol/format.js';
 import { loadCachedJob, saveCachedJob, trimLogs, type CachedJob } from '../client/browser-cache.js';
 import { runJob, type JobEvent } from '../client/run-job.js';
 import { describeConnection, type ConnectionKind, type ConnectionReport } from '../peer/connection-report.js';

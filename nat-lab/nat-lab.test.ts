@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { encodeHashValue } from '../protocol/hash-params.js';
+import { CHROMIUM_ARGS } from '../e2e/frame-browser.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const LAB = join(ROOT, 'nat-lab', 'lab.sh');
@@ -301,14 +302,7 @@ describe('NAT lab: worker and client behind two NATs', { skip }, () => {
       executablePath: wrapper,
       headless: true,
       args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
+        ...CHROMIUM_ARGS,
         // The frame needs WebCrypto (crypto.subtle), which browsers give only to secure contexts:
         // https, or http on localhost. The lab serves plain http on a "public" address.
         `--unsafely-treat-insecure-origin-as-secure=${WITH_TURN}`,
