@@ -271,6 +271,12 @@ export class PeerdockJob extends LitElement {
       this.connectionError = queue ? `The queue must be at least ${MIN_QUEUE_LENGTH} characters.` : '';
       return;
     }
+    if (!globalThis.crypto?.subtle) {
+      // Browsers give WebCrypto (which derives the room and seals signals) only to secure pages.
+      this.connection = 'failed';
+      this.connectionError = `This page needs https (or http on localhost): browsers give WebCrypto only to secure pages, and peerdock seals its signals with it. Serve the frame over https.`;
+      return;
+    }
     this.connection = 'connecting';
     this.connectionError = '';
     // Debounced: typing a queue must not open a connection per key.
