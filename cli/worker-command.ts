@@ -105,8 +105,10 @@ export async function run(argv: string[]): Promise<void> {
       process.exit(1);
     }
     stopping = true;
+    // Stop taking jobs first (synchronously, inside shutdown), then say so.
+    const drained = worker.shutdown(graceSeconds * 1000);
     process.stdout.write(`${signal}: taking no more jobs; waiting up to ${graceSeconds}s for running ones (again to exit now)\n`);
-    void worker.shutdown(graceSeconds * 1000).then(() => process.exit(0));
+    void drained.then(() => process.exit(0));
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));

@@ -99,6 +99,12 @@ async function dispatch(options: FollowJobOptions & Partial<RunJobOptions>, mode
   let previous: string | undefined;
   /** Workers not to try again: one that is stopping, one we cannot reach at all. */
   const avoid = new Set<string>();
+  /**
+   * Connections that died: presence can list a killed worker's socket for a while, so that
+   * socket is not dialed again; the same worker restarted comes back on a new one.
+   */
+  const deadSockets = new Set<string>();
+  const connectFailures = new Map<string, number>();
   let lastProblem: PeerdockError | undefined;
   let lastWorker = '';
   for (let attempt = 1; ; attempt++) {
@@ -113,6 +119,7 @@ async function dispatch(options: FollowJobOptions & Partial<RunJobOptions>, mode
                 workerId: previous,
                 graceMs: options.workerGraceMs ?? DEFAULT_WORKER_GRACE_MS,
                 avoid,
+                deadSockets,
               }),
             ];
     } catch (error) {
@@ -128,9 +135,19 @@ async function dispatch(options: FollowJobOptions & Partial<RunJobOptions>, mode
         lastProblem = toPeerdockError(error);
         previous = lastWorker = worker.workerId;
         if (lastProblem.code === 'ERR_UNKNOWN_JOB') continue;
-        if (lastProblem.code === 'ERR_WORKER_STOPPING' || lastProblem.code === 'ERR_CONNECT_TIMEOUT') {
+        // A stopping worker is not tried again; one we could not connect to, after a second
+        // failure (a single quick ICE failure under load is worth one more try).
+        const failures = (connectFailures.get(worker.workerId) ?? 0) + (lastProblem.code === 'ERR_CONNECT_TIMEOUT' ? 1 : 0);
+        connectFailures.set(worker.workerId, failures);
+        if (lastProblem.code === 'ERR_WORKER_STOPPING' || failures >= 2) {
           avoid.add(worker.workerId);
           previous = undefined;
+        }
+        // A connection that was up and went silent, or a socket the server says is gone, is dead;
+        // a dial that failed on the way (an ICE/DTLS hiccup under load) is simply tried again.
+        const whileDialing = (error as { whileDialing?: boolean }).whileDialing === true;
+        if (lastProblem.code === 'ERR_PEER_LOST' && (!whileDialing || /left the queue/.test(lastProblem.message))) {
+          deadSockets.add(worker.socketId);
         }
         break;
       }
@@ -152,7 +169,9 @@ async function followOn(
   emit: (event: JobEvent) => void,
 ): Promise<Omit<RunJobResult, 'workerId'> | Omit<DetachedJob, 'workerId'>> {
   emit({ type: 'worker', workerId: worker.workerId });
-  const { link, connection } = await dialPeer(options.signaling, worker.socketId, options.peer);
+  const { link, connection } = await dialPeer(options.signaling, worker.socketId, options.peer).catch((error: unknown) => {
+    throw Object.assign(toPeerdockError(error), { whileDialing: true });
+  });
   emit({ type: 'connected', workerId: worker.workerId, ...(connection ? { connection } : {}) });
   try {
     return await followOverLink(link, options, mode, emit);
@@ -175,11 +194,11 @@ export function waitForWorker(
   signaling: SignalingClient,
   timeoutMs: number,
   signal?: AbortSignal,
-  prefer: { workerId?: string; graceMs: number; avoid?: Set<string> } = { graceMs: 0 },
+  prefer: { workerId?: string; graceMs: number; avoid?: Set<string>; deadSockets?: Set<string> } = { graceMs: 0 },
 ): Promise<PresenceWorker> {
   const startedAt = Date.now();
   const pick = (present: PresenceWorker[]) => {
-    const workers = present.filter((worker) => !prefer.avoid?.has(worker.workerId));
+    const workers = present.filter((worker) => !prefer.avoid?.has(worker.workerId) && !prefer.deadSockets?.has(worker.socketId));
     const preferred = prefer.workerId ? workers.find((worker) => worker.workerId === prefer.workerId) : undefined;
     if (preferred) return preferred;
     if (prefer.workerId && Date.now() - startedAt < prefer.graceMs) return undefined;

@@ -256,7 +256,10 @@ describe('faults of workers and the signaling server (real processes, real Docke
     assert.equal(a.code, 0, a.stderr);
     assert.equal(await readFile(join(dirs.a, 'a.txt'), 'utf8'), 'a\n');
     assert.equal(await exited, 0, `the drained worker exits cleanly:\n${draining.output()}`);
-    assert.ok(Date.now() - termAt < 20_000, 'the worker did not wait out the whole grace period');
+    assert.ok(
+      Date.now() - termAt < 20_000,
+      `the worker did not wait out the whole grace period\nA: ${a.stderr}\nB: ${b.stderr}\nC: ${c.stderr}\ndraining worker:\n${draining.output()}`,
+    );
     assert.equal(b.code, 0, b.stderr);
     assert.match(b.stderr, /dispatching again/, 'the user sees job B was handed back');
     assert.equal(await readFile(join(dirs.b, 'b.txt'), 'utf8'), 'b\n');

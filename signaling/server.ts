@@ -60,6 +60,10 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
   });
   const io = new Server(http, {
     maxHttpBufferSize: MAX_SIGNALING_MESSAGE_BYTES,
+    // A worker that vanished (kill -9, lost network) leaves presence within ~20 s, not the
+    // default ~45 s, so clients stop picking it.
+    pingInterval: 10_000,
+    pingTimeout: 10_000,
     cors: { origin: '*' },
     serveClient: false,
   });
