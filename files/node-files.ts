@@ -20,10 +20,6 @@ export async function openFileSource(path: string): Promise<ByteSource & { close
   };
 }
 
-export function bytesSource(bytes: Uint8Array): ByteSource {
-  return { size: bytes.byteLength, read: async (offset, length) => bytes.subarray(offset, offset + length) };
-}
-
 /**
  * Writes to a temporary file beside `finalPath`, hashing as it goes; `finish` moves it into place
  * only when complete and, given `expectSha256`, only when its content is that hash: a half-received

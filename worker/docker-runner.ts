@@ -301,14 +301,6 @@ export class DockerRunner {
     await this.removeNetwork(jobNetworkName(jobId));
   }
 
-  /** Stops a container without removing it (a worker shutting down leaves it to be adopted). */
-  async stopContainer(containerId: string): Promise<void> {
-    await this.docker
-      .getContainer(containerId)
-      .stop({ t: 5 })
-      .catch((error: Error) => debug('stop failed: %s', error.message));
-  }
-
   /** This worker's job containers, running or not. */
   async jobContainers(workerId: string): Promise<JobContainer[]> {
     const filters = JSON.stringify({ label: [`${LABEL_MANAGED}=true`, `${LABEL_WORKER}=${workerId}`] });

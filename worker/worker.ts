@@ -5,7 +5,7 @@ import { preferActiveDtls } from '../peer/node-wrtc.js';
 import { SignalingClient } from '../peer/signaling-client.js';
 import { PeerdockError, toPeerdockError } from '../protocol/errors.js';
 import { computeJobId, type JobDefinition } from '../protocol/job.js';
-import type { JobState } from '../protocol/job-state.js';
+import { canTransition, type JobState } from '../protocol/job-state.js';
 import type { ByteSink, Link } from '../protocol/link.js';
 import { PROTOCOL_VERSION, type JobResult, type Message, type MessageOf } from '../protocol/messages.js';
 import { DEFAULT_LIMITS, DockerRunner, LABEL_ROOM, LABEL_WORKER, type ContainerLimits, type PullProgress, type RunOutcome } from './docker-runner.js';
@@ -543,6 +543,11 @@ export class PeerdockWorker {
   }
 
   private setState(job: ActiveJob, state: JobState): void {
+    // protocol/job-state.ts is the one source of truth for what may follow what.
+    if (job.state !== state && !canTransition(job.state, state)) {
+      debug('job %s: refusing to go from %s to %s', short(job.jobId), job.state, state);
+      return;
+    }
     job.state = state;
     this.broadcast(job, { t: 'state', jobId: job.jobId, state, position: this.scheduler.position(job.jobId) });
   }
