@@ -67,6 +67,8 @@ export function finishJob(
       exitCode: result?.exitCode ?? null,
       cached: result?.cached ?? false,
       outputs: result?.outputs ?? [],
+      ...(result ? { workerId: result.workerId } : {}),
+      ...(result?.connection ? { connection: { kind: result.connection.kind, local: result.connection.local.type, remote: result.connection.remote.type } } : {}),
       ...(error ? { error: error.toJSON() } : {}),
     };
     process.stdout.write(`${JSON.stringify(line)}\n`);

@@ -52,6 +52,8 @@ export interface RunJobOptions extends FollowJobOptions {
 export interface RunJobResult extends JobResult {
   cached: boolean;
   workerId: string;
+  /** How the last connection to the worker was made, when getStats() could tell. */
+  connection?: ConnectionReport;
 }
 
 export interface DetachedJob {
@@ -174,7 +176,8 @@ async function followOn(
   });
   emit({ type: 'connected', workerId: worker.workerId, ...(connection ? { connection } : {}) });
   try {
-    return await followOverLink(link, options, mode, emit);
+    const outcome = await followOverLink(link, options, mode, emit);
+    return mode === 'detach' || !connection ? outcome : { ...outcome, connection };
   } finally {
     link.close();
   }

@@ -57,6 +57,8 @@ describe('peerdock job run against a worker', () => {
     assert.equal(run.code, 0, run.stderr);
     assert.equal((await readFile(join(dir, 'out', 'count.txt'), 'utf8')).trim(), '3 /inputs/data.csv');
     assert.equal(run.json?.state, 'finished');
+    // On loopback the worker is reached directly (its side may show as host or peer-reflexive).
+    assert.equal((run.json?.connection as { kind?: string } | undefined)?.kind, 'direct');
     const outputs = run.json?.outputs as Array<{ path: string; size: number; sha256: string }>;
     assert.deepEqual(
       outputs.map((file) => file.path),
