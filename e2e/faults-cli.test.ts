@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { buildJobDefinition, computeJobId, type JobSpec } from '../protocol/job.js';
 import {
   docker,
   kill9,
@@ -20,22 +19,12 @@ import {
   startSignal,
   startWorker,
   tempDir,
-  TEST_IMAGE,
   waitForText,
   watchContainers,
   type ContainerWatch,
   type Running,
+  uniqueJob,
 } from './harness.js';
-
-/** A job spec with a nonce, so no earlier run's stored result can answer it; and its id. */
-async function uniqueJob(command: string, extra: Partial<JobSpec> = {}) {
-  const nonce = crypto.randomUUID();
-  const spec: JobSpec = { image: TEST_IMAGE, command, env: { NONCE: nonce }, ...extra };
-  const jobId = await computeJobId(buildJobDefinition(spec, {}));
-  const flags = ['--image', TEST_IMAGE, '--command', command, '--env', `NONCE=${nonce}`];
-  if (extra.maxDuration !== undefined) flags.push('--max-duration', String(extra.maxDuration));
-  return { jobId, flags };
-}
 
 /** Containers (running or not) Docker has for a job right now. */
 async function containersOf(jobId: string) {

@@ -12,7 +12,7 @@ import { outputsDirectory } from '../client/node-files-for-job.js';
 import { runJob, type JobEvent } from '../client/run-job.js';
 import { nodeWrtc } from '../peer/node-wrtc.js';
 import { SignalingClient } from '../peer/signaling-client.js';
-import { buildJobDefinition, computeJobId, type JobDefinition, type JobSpec } from '../protocol/job.js';
+import type { JobDefinition } from '../protocol/job.js';
 import {
   docker,
   kill9,
@@ -26,21 +26,12 @@ import {
   startSignalOnPort,
   startWorker,
   tempDir,
-  TEST_IMAGE,
   waitForText,
   watchContainers,
   type ContainerWatch,
   type Running,
+  uniqueJob,
 } from './harness.js';
-
-async function uniqueJob(command: string, extra: Partial<JobSpec> = {}) {
-  const nonce = crypto.randomUUID();
-  const spec: JobSpec = { image: TEST_IMAGE, command, env: { NONCE: nonce }, ...extra };
-  const definition = buildJobDefinition(spec, {});
-  const jobId = await computeJobId(definition);
-  const flags = ['--image', TEST_IMAGE, '--command', command, '--env', `NONCE=${nonce}`];
-  return { jobId, definition, flags };
-}
 
 async function until(what: string, probe: () => Promise<boolean>, timeoutMs: number, everyMs = 100): Promise<void> {
   const deadline = Date.now() + timeoutMs;

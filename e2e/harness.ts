@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
+import { buildJobDefinition, computeJobId, type JobSpec } from '../protocol/job.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BIN = join(ROOT, 'bin', 'peerdock.js');
@@ -90,29 +91,9 @@ export interface JobRun {
   json: Record<string, unknown> | undefined;
 }
 
+/** `peerdock job run …` to its end. */
 export function runJobCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<JobRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'job', 'run', ...args], {
-      cwd: options.cwd ?? ROOT,
-      env: { ...process.env, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      const last = stdout.trimEnd().split('\n').at(-1) ?? '';
-      let json: Record<string, unknown> | undefined;
-      try {
-        json = args.includes('--json') ? JSON.parse(last) : undefined;
-      } catch {
-        json = undefined;
-      }
-      resolve({ code, stdout, stderr, json });
-    });
-  });
+  return runCli(['job', 'run', ...args], options);
 }
 
 const temporaryDirs: string[] = [];
@@ -325,4 +306,18 @@ export async function watchContainers(actions = ['create', 'start', 'die']): Pro
       return events;
     },
   };
+}
+
+/**
+ * A job with a nonce in its env, so no earlier run's stored result can answer it: its id, its
+ * definition (for runJob) and the matching `job run` flags.
+ */
+export async function uniqueJob(command: string, extra: Partial<JobSpec> = {}) {
+  const nonce = crypto.randomUUID();
+  const spec: JobSpec = { image: TEST_IMAGE, command, env: { NONCE: nonce }, ...extra };
+  const definition = buildJobDefinition(spec, {});
+  const jobId = await computeJobId(definition);
+  const flags = ['--image', TEST_IMAGE, '--command', command, '--env', `NONCE=${nonce}`];
+  if (extra.maxDuration !== undefined) flags.push('--max-duration', String(extra.maxDuration));
+  return { jobId, definition, flags };
 }

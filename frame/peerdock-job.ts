@@ -128,7 +128,6 @@ export class PeerdockJob extends LitElement {
   private signalingFor = '';
   private signalingStops: Array<() => void> = [];
   private abort: AbortController | undefined;
-  private runningSince = 0;
   private phaseSince = 0;
   private ticker: ReturnType<typeof setInterval> | undefined;
   private ansi = { stdout: ansiUp(), stderr: ansiUp() };
@@ -410,7 +409,6 @@ export class PeerdockJob extends LitElement {
     this.abort = abort;
     this.resetRun();
     this.setPhase('preparing');
-    this.runningSince = Date.now();
     const outputs = new Map<string, OutputView>();
     const rawLogs: Array<{ stream: 'stdout' | 'stderr'; data: string }> = [];
     try {
