@@ -345,10 +345,10 @@ async function job(
     jobId,
     definition,
     inputs: inputs.sources,
-    openOutput: async (file) => {
+    openOutput: async (file, offset) => {
       onOpenOutput?.();
       if (!outputs) throw new Error(`unexpected output ${file.path}`);
-      return outputs.openOutput(file);
+      return outputs.openOutput(file, offset);
     },
     onEvent: (event) => {
       if (event.type === 'retry') console.error(`[agent] runJob retry ${event.attempt}: ${event.reason}`);

@@ -1,7 +1,7 @@
-import { stat } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { mkdir, rmdir, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { confinedPath } from '../files/safe-path.js';
-import { fileSink, openFileSource, sha256OfFile } from '../files/node-files.js';
+import { fileSize, openFileSource, resumableFileSink, sha256OfFile } from '../files/node-files.js';
 import { PeerdockError } from '../protocol/errors.js';
 import { relativePathProblem, type FileRef } from '../protocol/job.js';
 import type { ByteSink, ByteSource } from '../protocol/link.js';
@@ -51,21 +51,40 @@ export async function prepareInputs(inputs: InputArgument[]): Promise<PreparedIn
   };
 }
 
-/** Writes outputs below `dir`, nested paths kept; a file already there with the same hash is kept. */
+/** Where a half-received output waits, inside the outputs folder: by content, so any run resumes it. */
+export const PARTIAL_OUTPUTS_DIR = '.peerdock-partial';
+
+/**
+ * Writes outputs below `dir`, nested paths kept. A file already there with the same hash is
+ * kept; one whose transfer was cut short resumes from the bytes already received.
+ */
 export function outputsDirectory(dir: string): {
-  openOutput: (file: OutputFile) => Promise<ByteSink>;
-  wantOutput: (file: OutputFile) => Promise<boolean>;
+  openOutput: (file: OutputFile, offset: number) => Promise<ByteSink>;
+  wantOutput: (file: OutputFile) => Promise<boolean | { offset: number }>;
 } {
   const root = resolve(dir);
+  const partialPath = (file: OutputFile) => join(root, PARTIAL_OUTPUTS_DIR, file.sha256);
   return {
-    async openOutput(file) {
-      return fileSink(await confinedPath(root, file.path, 'ERR_OUTPUT_PATH'), { expectSha256: file.sha256 });
+    async openOutput(file, offset) {
+      const target = await confinedPath(root, file.path, 'ERR_OUTPUT_PATH');
+      await mkdir(dirname(target), { recursive: true });
+      const sink = resumableFileSink(target, partialPath(file), file.sha256, offset);
+      return {
+        write: (chunk) => sink.write(chunk),
+        abort: (error) => sink.abort(error),
+        async finish() {
+          const sha256 = await sink.finish();
+          await rmdir(join(root, PARTIAL_OUTPUTS_DIR)).catch(() => {}); // only once empty
+          return sha256;
+        },
+      };
     },
     async wantOutput(file) {
       const target = await confinedPath(root, file.path, 'ERR_OUTPUT_PATH');
       const info = await stat(target).catch(() => undefined);
-      if (!info?.isFile() || info.size !== file.size) return true;
-      return (await sha256OfFile(target)).sha256 !== file.sha256;
+      if (info?.isFile() && info.size === file.size && (await sha256OfFile(target)).sha256 === file.sha256) return false;
+      const partial = await fileSize(partialPath(file));
+      return partial > 0 && partial < file.size ? { offset: partial } : true;
     },
   };
 }

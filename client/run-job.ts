@@ -28,10 +28,16 @@ export interface FollowJobOptions {
   signaling: SignalingClient;
   peer?: PeerOptions;
   jobId: string;
-  /** Where an output goes; called only for the outputs wanted. */
-  openOutput: (file: OutputFile) => ByteSink | Promise<ByteSink>;
-  /** Outputs already held (by hash) can be skipped; default: want all. */
-  wantOutput?: (file: OutputFile) => boolean | Promise<boolean>;
+  /**
+   * Where an output goes; called only for the outputs wanted. With an offset, the sink already
+   * holds that many bytes of the file (a resumed transfer).
+   */
+  openOutput: (file: OutputFile, offset: number) => ByteSink | Promise<ByteSink>;
+  /**
+   * Outputs already held (by hash) can be skipped (false); a partly received one can resume
+   * ({ offset }). Default: want all, from the start.
+   */
+  wantOutput?: (file: OutputFile) => boolean | { offset: number } | Promise<boolean | { offset: number }>;
   /** How long to wait for a worker of the queue to be online. */
   waitForWorkerMs?: number;
   /** Dispatches in all, counting the first (default 5). */
@@ -266,8 +272,8 @@ function followOverLink(
     link.acceptFiles(async (start) => {
       if (start.jobId !== jobId || !start.path) throw new PeerdockError('ERR_BAD_MESSAGE', 'unexpected file from the worker');
       const path = start.path;
-      const sink = await options.openOutput({ path, size: start.size, sha256: start.sha256 });
-      let done = 0;
+      const sink = await options.openOutput({ path, size: start.size, sha256: start.sha256 }, start.offset ?? 0);
+      let done = start.offset ?? 0;
       return {
         async write(chunk) {
           await sink.write(chunk);
@@ -297,8 +303,14 @@ function followOverLink(
           return emit({ type: 'log', stream: message.stream, data: message.data });
         case 'outputs': {
           const wanted: string[] = [];
-          for (const file of message.files) if (!options.wantOutput || (await options.wantOutput(file))) wanted.push(file.path);
-          link.send({ t: 'want-outputs', jobId, paths: wanted });
+          const offsets: Record<string, number> = {};
+          for (const file of message.files) {
+            const want = options.wantOutput ? await options.wantOutput(file) : true;
+            if (want === false) continue;
+            wanted.push(file.path);
+            if (typeof want === 'object' && want.offset > 0) offsets[file.path] = want.offset;
+          }
+          link.send({ t: 'want-outputs', jobId, paths: wanted, ...(Object.keys(offsets).length > 0 ? { offsets } : {}) });
           return;
         }
         case 'result':

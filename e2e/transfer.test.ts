@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -152,6 +152,27 @@ describe('file transfer between a client and a worker', () => {
     assert.ok(resumedAt > 0, `resumed from offset ${resumedAt}`);
     assert.ok(second.stats.inputBytesReceived < total);
     assert.match(await readFile(join(outputs, 'sum.txt'), 'utf8'), new RegExp(`^${sha256} `));
+  });
+
+  test('an output transfer cut mid-way resumes from the bytes the client already has', async () => {
+    const queue = randomQueue();
+    const first = await startWorker(queue, { workerId: 'resume-out-worker' });
+    const signaling = await client(queue);
+    const size = 96 * MiB;
+    const running = run(signaling, `sh -c "head -c ${size} /dev/urandom > /outputs/big.bin"`, [], { workerGraceMs: 20_000 });
+    while (first.stats.outputBytesSent < 16 * MiB) await new Promise((resolve) => setTimeout(resolve, 5));
+    // The worker goes away while the output streams, and comes back with its stored result.
+    await first.stop();
+    const second = await startWorker(queue, { workerId: 'resume-out-worker', dataDir: first.options.dataDir });
+
+    const { result, events, outputs } = await running;
+    assert.equal(result.state, 'finished');
+    assert.ok(events.some((event) => event.type === 'retry'), 'the client dispatched again');
+    assert.equal(second.stats.containersStarted, 0, 'served from the stored result');
+    const resumedAt = size - second.stats.outputBytesSent;
+    assert.ok(resumedAt > 0 && second.stats.outputBytesSent > 0, `resumed from offset ${resumedAt}`);
+    assert.equal((await sha256OfFile(join(outputs, 'big.bin'))).sha256, result.outputs[0]?.sha256);
+    assert.equal(existsSync(join(outputs, '.peerdock-partial')), false, 'no partial left behind');
   });
 
   test('a chunk corrupted on the way is detected and never lands in the cache', async () => {

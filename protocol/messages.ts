@@ -32,8 +32,16 @@ export type JobResult = z.infer<typeof jobResultSchema>;
 
 // client → worker
 const submit = z.strictObject({ t: z.literal('submit'), v: z.number().int(), jobId: jobIdSchema, definition: jobDefinitionSchema });
-/** The client names the outputs it lacks; those it already holds (by hash) are not sent again. */
-const wantOutputs = z.strictObject({ t: z.literal('want-outputs'), jobId: jobIdSchema, paths: z.array(relativeFilePathSchema) });
+/**
+ * The client names the outputs it lacks (those it already holds by hash are not sent again) and,
+ * for a transfer that was cut short, how many bytes it already has: sending resumes there.
+ */
+const wantOutputs = z.strictObject({
+  t: z.literal('want-outputs'),
+  jobId: jobIdSchema,
+  paths: z.array(relativeFilePathSchema),
+  offsets: z.record(relativeFilePathSchema, z.number().int().nonnegative()).optional(),
+});
 const cancel = z.strictObject({ t: z.literal('cancel'), jobId: jobIdSchema });
 /** Follow a job this worker holds (running or stored) by its id alone; answered like a submit. */
 const attach = z.strictObject({ t: z.literal('attach'), jobId: jobIdSchema });

@@ -72,7 +72,7 @@ interface ActiveJob {
 /** Per connected peer: the input files we asked it for, and its answers about outputs. */
 interface PeerState {
   awaitedInputs: Map<string, { resolve: () => void; reject: (error: PeerdockError) => void }>;
-  wantedOutputs: Map<string, (paths: string[]) => void>;
+  wantedOutputs: Map<string, (wanted: MessageOf<'want-outputs'>) => void>;
 }
 
 /**
@@ -227,7 +227,7 @@ export class PeerdockWorker {
         case 'attach':
           return void this.onAttach(link, message.jobId).catch(answerWithError(message.jobId));
         case 'want-outputs':
-          return wantedOutputs.get(message.jobId)?.(message.paths);
+          return wantedOutputs.get(message.jobId)?.(message);
         case 'cancel':
           return this.cancel(message.jobId);
         case 'error':
@@ -585,23 +585,23 @@ export class PeerdockWorker {
     try {
       if (result.outputs.length > 0) {
         let timer: ReturnType<typeof setTimeout> | undefined;
-        const wanted = new Promise<string[]>((resolve, reject) => {
+        const wanted = new Promise<MessageOf<'want-outputs'>>((resolve, reject) => {
           wantedOutputs.set(result.jobId, resolve);
           timer = setTimeout(() => reject(new PeerdockError('ERR_PEER_LOST', 'the client did not ask for outputs in time')), WANT_OUTPUTS_TIMEOUT_MS);
         });
         link.send({ t: 'outputs', jobId: result.jobId, files: result.outputs });
-        const paths = new Set(
-          await wanted.finally(() => {
-            clearTimeout(timer);
-            wantedOutputs.delete(result.jobId);
-          }),
-        );
+        const answer = await wanted.finally(() => {
+          clearTimeout(timer);
+          wantedOutputs.delete(result.jobId);
+        });
+        const paths = new Set(answer.paths);
         for (const file of result.outputs) {
           if (!paths.has(file.path)) continue;
           const source = await openFileSource(await this.store.outputFile(result.jobId, file.path));
           try {
-            let sent = 0;
-            await link.sendFile({ jobId: result.jobId, path: file.path, sha256: file.sha256 }, source, (done) => {
+            const offset = Math.min(answer.offsets?.[file.path] ?? 0, file.size);
+            let sent = offset;
+            await link.sendFile({ jobId: result.jobId, path: file.path, sha256: file.sha256, offset }, source, (done) => {
               this.stats.outputBytesSent += done - sent;
               sent = done;
             });
