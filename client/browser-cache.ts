@@ -61,6 +61,18 @@ export async function cachedJobIds(): Promise<string[]> {
   return ((await keys(jobs()).catch(() => [])) as IDBValidKey[]).map(String);
 }
 
+/**
+ * An output of any cached job with this content, so a new job's identical output need not be
+ * sent again. Looks through the cache (it holds finished jobs of this browser only).
+ */
+export async function findCachedOutput(sha256: string): Promise<Blob | undefined> {
+  for (const jobId of await cachedJobIds()) {
+    const found = (await loadCachedJob(jobId))?.outputs.find((output) => output.sha256 === sha256);
+    if (found) return found.blob;
+  }
+  return undefined;
+}
+
 /** Cuts logs to the cache's budget, keeping the end (where failures are). */
 export function trimLogs(logs: CachedLog[]): { logs: CachedLog[]; truncated: boolean } {
   let total = 0;

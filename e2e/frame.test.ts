@@ -131,6 +131,19 @@ describe('the frame in Chromium', () => {
     await page.close();
   });
 
+  test('an output this browser already holds (same bytes, another job) is not sent again', async () => {
+    // The first test's job left result.txt = "result bytes\n" in the browser cache.
+    const { page } = await open({ job: { image: TEST_IMAGE, command: `sh -c "printf 'result bytes\\n' > /outputs/again.txt; echo fresh > /outputs/fresh.txt"` } });
+    await page.locator('[data-testid=run]').click();
+    assert.equal(await finalPhase(page), 'finished');
+    const reused = page.locator('[data-testid=output][data-path="again.txt"]');
+    assert.equal(await reused.getAttribute('data-reused'), 'true');
+    assert.equal(await page.locator('[data-testid=output][data-path="fresh.txt"]').getAttribute('data-reused'), 'false');
+    const [download] = await Promise.all([page.waitForEvent('download'), reused.locator('a.download').click()]);
+    assert.equal(await readFile((await download.path())!, 'utf8'), 'result bytes\n');
+    await page.close();
+  });
+
   test('previews an image output inline', async () => {
     const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
     const { page } = await open({ job: { image: TEST_IMAGE, command: `sh -c "echo ${png} | base64 -d > /outputs/dot.png"` } });

@@ -3,7 +3,7 @@ import { html, LitElement, nothing, type PropertyValues, type TemplateResult } f
 import { unsafeHTML } from 'lit/directives/unsafe-html.js';
 import { blobRef, blobSink, blobSource, guessType, looksLikeText, textBlob } from '../client/browser-files.js';
 import { formatBytes } from '../protocol/format.js';
-import { loadCachedJob, saveCachedJob, trimLogs, type CachedJob } from '../client/browser-cache.js';
+import { findCachedOutput, loadCachedJob, saveCachedJob, trimLogs, type CachedJob } from '../client/browser-cache.js';
 import { runJob, type JobEvent } from '../client/run-job.js';
 import { describeConnection, type ConnectionKind, type ConnectionReport } from '../peer/connection-report.js';
 import { SignalingClient } from '../peer/signaling-client.js';
@@ -36,6 +36,8 @@ export interface OutputView {
   sha256: string;
   received: number;
   blob?: Blob;
+  /** True when the bytes came from this browser's cache (same content), not over the network. */
+  reused?: boolean;
   url?: string;
   preview?: { kind: 'text'; text: string; truncated: boolean } | { kind: 'image' } | { kind: 'none' };
   open?: boolean;
@@ -424,6 +426,16 @@ export class PeerdockJob extends LitElement {
         definition,
         inputs: sources,
         signal: abort.signal,
+        // An output this browser already holds (same sha256, from an earlier job) is not sent again.
+        wantOutput: async (file) => {
+          const blob = await findCachedOutput(file.sha256);
+          if (!blob || blob.size !== file.size) return true;
+          const view: OutputView = { ...file, received: file.size, blob: new Blob([blob], { type: guessType(file.path) }), reused: true };
+          await this.describeOutput(view);
+          outputs.set(file.path, view);
+          this.outputs = [...outputs.values()];
+          return false;
+        },
         openOutput: (file) => {
           const sink = blobSink({ expectSha256: file.sha256, type: guessType(file.path) });
           sinks.set(file.path, sink);
@@ -952,10 +964,12 @@ export class PeerdockJob extends LitElement {
     const fraction = output.size > 0 ? output.received / output.size : 0;
     const name = output.path.split('/').pop() ?? output.path;
     return html`
-      <li data-testid="output" data-path=${output.path}>
+      <li data-testid="output" data-path=${output.path} data-reused=${output.reused ? 'true' : 'false'}>
         <div class="out">
           <span class="path" title=${output.path}>${output.path}</span>
-          <span class="size">${arriving ? `${formatBytes(output.received)} / ` : ''}${formatBytes(output.size)}</span>
+          <span class="size" title=${output.reused ? 'this browser already had these bytes from an earlier job: not sent again' : ''}
+            >${arriving ? `${formatBytes(output.received)} / ` : ''}${formatBytes(output.size)}${output.reused ? ' · already here' : ''}</span
+          >
           ${output.preview && output.preview.kind !== 'none'
             ? html`<button
                 type="button"
