@@ -118,7 +118,7 @@ const api = {
     for (let offset = 0; offset < blob.size; offset += 65532) await source.read(offset, Math.min(65532, blob.size - offset));
     return { bytes: blob.size, ms: performance.now() - started };
   },
-  /** Diagnostic: blobSink alone (copy + @noble/hashes sha256 + Blob parts), fed 64 KiB chunks from memory. */
+  /** Diagnostic: blobSink alone (hash-wasm sha256 + Blob parts), fed 64 KiB chunks from memory. */
   async sinkRate(bytes: number) {
     const chunk = new Uint8Array(65532);
     crypto.getRandomValues(chunk);

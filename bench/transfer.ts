@@ -341,7 +341,7 @@ function report(stats: Record<string, number>, seconds: number, load: string): v
     ['peerdock upload   Chromium → worker', BROWSER_SIZE, 'pd-chrome-up', 'raw-chrome-up'],
     ['peerdock download worker → Chromium', BROWSER_SIZE, 'pd-chrome-down', 'raw-chrome-down'],
     ['diagnostic, page alone: blobSource.read, 64 KiB slices in turn', BROWSER_SIZE, 'chrome-blob-read'],
-    ['diagnostic, page alone: blobSink.write (copy + noble sha256)', BROWSER_SIZE, 'chrome-blob-sink'],
+    ['diagnostic, page alone: blobSink.write (hash-wasm sha256)', BROWSER_SIZE, 'chrome-blob-sink'],
   ];
 
   const out: string[] = [];

@@ -1,9 +1,11 @@
 /**
  * Byte sources and sinks for the browser: inputs from text or a Blob/File, outputs collected into
- * a Blob while their sha256 is computed incrementally (WebCrypto has no streaming digest).
+ * a Blob while their sha256 is computed incrementally. WebCrypto has no streaming digest; hash-wasm
+ * does it in WebAssembly, ~2.4x the speed of a JavaScript sha256 (measured 239 vs 100 MiB/s),
+ * which matters because the page hashes on its main thread while the data channel delivers.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
-import { toHex, utf8Encode } from '../protocol/encoding.js';
+import { createSHA256 } from 'hash-wasm';
+import { utf8Encode } from '../protocol/encoding.js';
 import { PeerdockError } from '../protocol/errors.js';
 import type { FileRef } from '../protocol/job.js';
 import type { ByteSink, ByteSource } from '../protocol/link.js';
@@ -36,12 +38,13 @@ export function blobRef(blob: Blob): Promise<FileRef> {
 }
 
 async function hashBlob(blob: Blob): Promise<FileRef> {
-  const hash = sha256.create();
+  const hash = await createSHA256();
+  hash.init();
   const step = 4 * 1024 * 1024;
   for (let offset = 0; offset < blob.size; offset += step) {
     hash.update(new Uint8Array(await blob.slice(offset, offset + step).arrayBuffer()));
   }
-  return { sha256: toHex(hash.digest()), size: blob.size };
+  return { sha256: hash.digest('hex'), size: blob.size };
 }
 
 export interface BlobSink extends ByteSink {
@@ -51,7 +54,7 @@ export interface BlobSink extends ByteSink {
 
 /** Collects chunks into a Blob; `finish` checks the sha256 when one is expected. */
 export function blobSink(options: { type?: string; expectSha256?: string } = {}): BlobSink {
-  const hash = sha256.create();
+  const hash = createSHA256().then((hasher) => hasher.init());
   let parts: Blob[] = [];
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
@@ -68,14 +71,14 @@ export function blobSink(options: { type?: string; expectSha256?: string } = {})
     async write(chunk) {
       if (failed) throw failed;
       // The chunk is a view into its own received message, never reused: keep it without a copy.
-      hash.update(chunk);
+      (await hash).update(chunk);
       pending.push(chunk);
       pendingBytes += chunk.byteLength;
       if (pendingBytes >= 4 * 1024 * 1024) flush();
     },
     async finish() {
       flush();
-      const digest = toHex(hash.digest());
+      const digest = (await hash).digest('hex');
       if (options.expectSha256 && digest !== options.expectSha256) {
         throw new PeerdockError('ERR_HASH_MISMATCH', `received bytes hash to ${digest.slice(0, 12)}, expected ${options.expectSha256.slice(0, 12)}`);
       }
