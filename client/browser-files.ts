@@ -10,12 +10,23 @@ import { PeerdockError } from '../protocol/errors.js';
 import type { FileRef } from '../protocol/job.js';
 import type { ByteSink, ByteSource } from '../protocol/link.js';
 
-/** A Blob (or File) read in slices: nothing is loaded whole. */
+/**
+ * A Blob (or File) read in 1 MiB blocks, served in the chunks the link asks for: nothing is
+ * loaded whole, and a sequential transfer costs one asynchronous Blob read per MiB, not per chunk
+ * (the benchmark measured per-chunk reads holding Chromium uploads below the raw channel).
+ */
 export function blobSource(blob: Blob): ByteSource {
+  const BLOCK = 1024 * 1024;
+  let blockStart = 0;
+  let block = new Uint8Array(0);
   return {
     size: blob.size,
     async read(offset, length) {
-      return new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
+      if (offset < blockStart || offset + length > blockStart + block.byteLength) {
+        blockStart = offset;
+        block = new Uint8Array(await blob.slice(offset, Math.min(blob.size, offset + Math.max(BLOCK, length))).arrayBuffer());
+      }
+      return block.subarray(offset - blockStart, offset - blockStart + length);
     },
   };
 }
