@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cleanup as nodeDatachannelCleanup } from 'node-datachannel';
 import SimplePeer from 'simple-peer';
@@ -364,6 +367,25 @@ describe('handshake and HTTP', { timeout: 30_000 }, () => {
     const root = await fetch(`${server.url}/`);
     assert.equal(root.status, 404);
     await root.text();
+  });
+
+  test('serves the frame folder, with a CORS header so other sites can embed the element, and nothing outside it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'peerdock-static-'));
+    await writeFile(join(dir, 'peerdock-job.js'), 'export {};');
+    const framed = await startSignalingServer({ port: 0, host: '127.0.0.1', staticDir: dir });
+    try {
+      const script = await fetch(`${framed.url}/peerdock-job.js`);
+      assert.equal(script.status, 200);
+      assert.equal(script.headers.get('access-control-allow-origin'), '*');
+      assert.match(script.headers.get('content-type') ?? '', /javascript/);
+      assert.equal(await script.text(), 'export {};');
+      const escape = await fetch(`${framed.url}/..%2f..%2fetc%2fpasswd`);
+      assert.equal(escape.status, 404);
+      await escape.text();
+    } finally {
+      await framed.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   for (const transport of ['websocket', 'polling'] as const) {

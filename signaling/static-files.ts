@@ -35,6 +35,8 @@ export async function serveStatic(root: string, request: IncomingMessage, respon
     'content-type': contentTypes[extname(file)] ?? 'application/octet-stream',
     'content-length': info.size,
     'cache-control': 'no-cache',
+    // <peerdock-job> is meant to be embedded in other sites' pages, as a module script.
+    'access-control-allow-origin': '*',
   });
   if (request.method === 'HEAD') response.end();
   else createReadStream(file).pipe(response);
